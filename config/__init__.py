@@ -1,0 +1,1 @@
+"""Stack configuration (pydantic): the user's API."""

@@ -1,0 +1,302 @@
+"""Stack configuration: the user's API.
+
+Each class is one object of `Pulumi.<stack>.yaml` under the project's namespace; keys are camelCase
+there (`pulumi config set --path 'cluster.gpu.product' NVIDIA-L20`) and snake_case in Python.
+Validation here is about one field or one object at a time; the rules that tie a model to a cluster
+(memory fit, parallelism, /dev/shm) live in the plan, so the policy pack can apply them too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from plan.catalog import Dtype, Engine, parse_version
+
+DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+VERSION = r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+# ---- cluster ---------------------------------------------------------------------------------
+
+
+class LwsMode(StrEnum):
+    INSTALL = "install"
+    MANAGED = "managed"
+    NONE = "none"
+
+
+class LwsController(Model):
+    """The LeaderWorkerSet controller of the cluster."""
+
+    mode: LwsMode = LwsMode.INSTALL
+    """install: this stack installs the Helm chart. managed: a cloud add-on owns it (CCE, ACK catalog);
+    nothing is installed and `version` declares what runs. none: the cluster has no controller."""
+    version: Annotated[str, Field(pattern=VERSION)] = "0.7.0"
+    """Chart and controller release, e.g. 0.7.0. Changing it on an installed controller is refused
+    unless `maintenanceWindow` is true (LWS has no online upgrade)."""
+    chart: str = "oci://registry.k8s.io/lws/charts/lws"
+    """Chart reference: an OCI reference or a local path (air-gapped clusters, render mode)."""
+    image_repository: str | None = None
+    """Controller image repository for a registry mirror; the tag is always `v<version>`."""
+    namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "lws-system"
+    maintenance_window: bool = False
+    """Declares an offline maintenance window: all LWS workloads are deleted before the upgrade."""
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        parsed = parse_version(self.version)
+        assert parsed is not None  # guaranteed by the pattern
+        return parsed
+
+
+class Gpu(Model):
+    product: str
+    """GPU product as GPU feature discovery labels it (nvidia.com/gpu.product), e.g. NVIDIA-H100-80GB-HBM3."""
+    memory_mib: Annotated[int, Field(gt=0)] | None = None
+    """Memory per GPU in MiB (nvidia.com/gpu.memory); known products need none."""
+    per_node: Annotated[int, Field(ge=1, le=16)] = 8
+    node_memory_gib: Annotated[float, Field(gt=0)] | None = None
+    """Allocatable memory of a GPU node; when given, pods must fit in it."""
+
+
+class Rdma(Model):
+    """NCCL over RDMA/RoCE: environment of every pod, and the secondary network."""
+
+    nccl_ib_gid_index: int | None = None
+    nccl_socket_ifname: str | None = None
+    nccl_ib_hca: str | None = None
+    nccl_ib_tc: int | None = None
+    multus_networks: str | None = None
+    """Value of the k8s.v1.cni.cncf.io/networks annotation, e.g. kube-system/rdma-net."""
+
+    def env(self) -> dict[str, str]:
+        pairs = {
+            "NCCL_IB_GID_INDEX": self.nccl_ib_gid_index,
+            "NCCL_SOCKET_IFNAME": self.nccl_socket_ifname,
+            "GLOO_SOCKET_IFNAME": self.nccl_socket_ifname,
+            "NCCL_IB_HCA": self.nccl_ib_hca,
+            "NCCL_IB_TC": self.nccl_ib_tc,
+        }
+        return {k: str(v) for k, v in pairs.items() if v is not None}
+
+
+class OssStorage(Model):
+    """An OSS bucket through Alibaba Cloud's CSI driver (ossplugin.csi.alibabacloud.com)."""
+
+    bucket: str
+    endpoint: str
+    """e.g. oss-cn-hangzhou-internal.aliyuncs.com"""
+    path: str = "/"
+    mount_options: str = "-o umask=022 -o max_stat_cache_size=0 -o allow_other"
+    credentials_secret: str | None = None
+    """An existing Secret with akId and akSecret. Without it the stack creates one from the secret
+    config keys `ossAccessKeyId` and `ossAccessKeySecret`."""
+
+
+class NfsStorage(Model):
+    server: str
+    path: str
+    access_mode: Literal["ReadOnlyMany", "ReadWriteMany"] = "ReadOnlyMany"
+
+
+class Storage(Model):
+    """Where model weights are read from: one volume mounted read-only on every pod."""
+
+    oss: OssStorage | None = None
+    nfs: NfsStorage | None = None
+    capacity_gi: Annotated[int, Field(ge=1)] = 1024
+    mount_path: str = "/models"
+    throughput_mib_per_second: Annotated[float, Field(gt=0)] = 500
+    """Read throughput one pod gets; sizes startup probes and the await timeout."""
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> Storage:
+        if self.oss and self.nfs:
+            raise ValueError("set either oss or nfs, not both")
+        return self
+
+
+class Toleration(Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class Cluster(Model):
+    name: Annotated[str, Field(pattern=DNS_LABEL)]
+    kubernetes_version: Annotated[str, Field(pattern=VERSION)]
+    namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "inference"
+    lws: LwsController = LwsController()
+    gpu: Gpu
+    rdma: Rdma | None = None
+    storage: Storage = Storage()
+    image_registry_mirror: str | None = None
+    """Replaces the registry of every image, e.g. registry-vpc.cn-hangzhou.aliyuncs.com/mirror."""
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    scheduler_queue: str | None = None
+    """Volcano queue of the groups (gang scheduling, one PodGroup per group)."""
+    exclusive_topology: str | None = None
+    """Topology key that a group gets to itself, e.g. kubernetes.io/hostname or a rack label."""
+    allowed_namespaces: list[str] = []
+    """Namespaces whose pods may call the serving port; empty means the release namespace only."""
+    shm_base_gib: Annotated[float, Field(ge=0)] = 2.0
+    shm_per_gpu_gib: Annotated[float, Field(ge=0)] = 1.0
+
+    @property
+    def kubernetes_version_tuple(self) -> tuple[int, ...]:
+        parsed = parse_version(self.kubernetes_version)
+        assert parsed is not None
+        return parsed
+
+
+# ---- models ----------------------------------------------------------------------------------
+
+
+class ModelSource(Model):
+    """A path on the model volume, or a Hugging Face id downloaded at start (needs egress)."""
+
+    path: str | None = None
+    """Relative to storage.mountPath, e.g. Qwen3-32B."""
+    hugging_face: str | None = None
+    """e.g. meta-llama/Llama-3.1-405B-Instruct; the token comes from the secret config key hfToken."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        if (self.path is None) == (self.hugging_face is None):
+            raise ValueError("set exactly one of path or huggingFace")
+        return self
+
+
+class ModelCard(Model):
+    """The model's architecture, from its config.json."""
+
+    source: ModelSource
+    parameters_billion: Annotated[float, Field(gt=0)]
+    dtype: Dtype = Dtype.BF16
+    layers: Annotated[int, Field(ge=1)]
+    attention_heads: Annotated[int, Field(ge=1)]
+    kv_heads: Annotated[int, Field(ge=1)]
+    head_dim: Annotated[int, Field(ge=1)] | None = None
+    """Defaults to hiddenSize / attentionHeads."""
+    hidden_size: Annotated[int, Field(ge=1)] | None = None
+    vocab_size: Annotated[int, Field(ge=1)] | None = None
+    tied_embeddings: bool = False
+    context_length: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _heads(self) -> ModelCard:
+        if self.head_dim is None and self.hidden_size is None:
+            raise ValueError("set headDim or hiddenSize")
+        if self.kv_heads > self.attention_heads:
+            raise ValueError(f"kvHeads ({self.kv_heads}) exceeds attentionHeads ({self.attention_heads})")
+        return self
+
+    @property
+    def resolved_head_dim(self) -> int:
+        if self.head_dim is not None:
+            return self.head_dim
+        assert self.hidden_size is not None
+        return self.hidden_size // self.attention_heads
+
+
+class Autoscaling(Model):
+    min_replicas: Annotated[int, Field(ge=1)] = 1
+    max_replicas: Annotated[int, Field(ge=1)]
+    target_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 80
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas ({self.min_replicas}) exceeds maxReplicas ({self.max_replicas})")
+        return self
+
+
+class Serving(Model):
+    engine: Engine
+    image: str
+    """Engine image with a pinned tag or digest, e.g. vllm/vllm-openai:v0.10.0."""
+    replicas: Annotated[int, Field(ge=0)] = 1
+    """Number of groups."""
+    tensor_parallel: Annotated[int, Field(ge=1)] | None = None
+    pipeline_parallel: Annotated[int, Field(ge=1)] | None = None
+    gpus_per_pod: Annotated[int, Field(ge=1)] | None = None
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
+    """vLLM only; default 0.90."""
+    mem_fraction_static: Annotated[float, Field(gt=0, le=1)] | None = None
+    """SGLang only; default 0.88."""
+    max_num_seqs: Annotated[int, Field(ge=1)] = 256
+    max_model_len: Annotated[int, Field(ge=1)] | None = None
+    """Defaults to the model's context length."""
+    kv_cache_sequences: Annotated[int, Field(ge=1)] = 1
+    """How many sequences of maxModelLen tokens the KV cache must hold at once."""
+    extra_args: list[str] = []
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    autoscaling: Autoscaling | None = None
+    restart_policy: Literal["RecreateGroupOnPodRestart", "RecreateGroupAfterStart", "None"] | None = None
+    """Default: RecreateGroupAfterStart where the LWS version has it, else RecreateGroupOnPodRestart."""
+    rollout_partition: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _engine_fraction(self) -> Serving:
+        if self.engine is Engine.VLLM and self.mem_fraction_static is not None:
+            raise ValueError("memFractionStatic is an SGLang setting; vLLM uses gpuMemoryUtilization")
+        if self.engine is Engine.SGLANG and self.gpu_memory_utilization is not None:
+            raise ValueError("gpuMemoryUtilization is a vLLM setting; SGLang uses memFractionStatic")
+        return self
+
+    @property
+    def memory_fraction(self) -> float:
+        if self.engine is Engine.VLLM:
+            return self.gpu_memory_utilization or 0.90
+        return self.mem_fraction_static or 0.88
+
+
+class Deployment(Model):
+    """One model served by one LeaderWorkerSet."""
+
+    name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
+    model: ModelCard
+    serving: Serving
+
+
+class Target(Model):
+    """Where the stack applies: a cluster (kubeconfig or context) or a directory of rendered YAML."""
+
+    render_dir: str | None = None
+    context: str | None = None
+    """A context of the ambient kubeconfig; a kubeconfig's content goes in the secret key `kubeconfig`."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Target:
+        if self.render_dir and self.context:
+            raise ValueError("renderDir writes YAML instead of applying; do not combine it with context")
+        return self
+
+
+class StackConfig(Model):
+    target: Target = Target()
+    cluster: Cluster
+    models: list[Deployment] = []
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[Deployment]) -> list[Deployment]:
+        names = [m.name for m in models]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(repeated)}")
+        return models
+
+
+SECRET_KEYS = ("kubeconfig", "hfToken", "ossAccessKeyId", "ossAccessKeySecret")
+"""Config keys that must be set with `pulumi config set --secret`."""

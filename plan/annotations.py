@@ -1,0 +1,70 @@
+"""Annotations that carry a model's shape on its LeaderWorkerSet, for the policy pack to read back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from plan.catalog import Dtype
+from plan.sizing import ModelShape
+
+PREFIX = "inference.lws.dev/"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
+GPU_RESOURCE = "nvidia.com/gpu"
+SHM_VOLUME = "dshm"
+MODEL_VOLUME = "model"
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    shape: ModelShape
+    max_model_len: int
+    kv_sequences: int
+
+
+def model_annotations(facts: ModelFacts) -> dict[str, str]:
+    shape = facts.shape
+    values: dict[str, object] = {
+        "parameters": int(shape.parameters),
+        "dtype": shape.dtype.value,
+        "layers": shape.layers,
+        "attention-heads": shape.attention_heads,
+        "kv-heads": shape.kv_heads,
+        "head-dim": shape.head_dim,
+        "hidden-size": shape.hidden_size,
+        "vocab-size": shape.vocab_size,
+        "tied-embeddings": str(shape.tied_embeddings).lower(),
+        "max-model-len": facts.max_model_len,
+        "kv-cache-sequences": facts.kv_sequences,
+    }
+    return {PREFIX + key: str(value) for key, value in values.items() if value is not None}
+
+
+def read_model_annotations(annotations: Mapping[str, object]) -> ModelFacts | None:
+    """The facts our components wrote; None when any required one is missing or malformed."""
+
+    def get(key: str) -> str | None:
+        value = annotations.get(PREFIX + key)
+        return str(value) if value is not None else None
+
+    def integer(key: str) -> int | None:
+        raw = get(key)
+        return int(raw) if raw is not None and raw.isdigit() else None
+
+    required = {k: integer(k) for k in ("parameters", "layers", "attention-heads", "kv-heads", "head-dim")}
+    dtype = get("dtype")
+    if any(v is None for v in required.values()) or dtype not in {d.value for d in Dtype}:
+        return None
+    shape = ModelShape(
+        parameters=float(required["parameters"] or 0),
+        dtype=Dtype(dtype),
+        layers=required["layers"] or 0,
+        attention_heads=required["attention-heads"] or 0,
+        kv_heads=required["kv-heads"] or 0,
+        head_dim=required["head-dim"] or 0,
+        hidden_size=integer("hidden-size"),
+        vocab_size=integer("vocab-size"),
+        tied_embeddings=get("tied-embeddings") == "true",
+    )
+    return ModelFacts(shape, integer("max-model-len") or 0, integer("kv-cache-sequences") or 1)

@@ -1,0 +1,107 @@
+"""Facts the plan relies on: GPU memory by product, bytes per parameter, what each LWS release supports.
+
+Each table says where its numbers come from; a cluster profile or the policy config can override the
+GPU memory, so a product missing here is never a dead end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Engine(StrEnum):
+    VLLM = "vllm"
+    SGLANG = "sglang"
+
+
+class Dtype(StrEnum):
+    """How the weights are stored on the GPU."""
+
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP8 = "fp8"
+    INT4_AWQ = "awq-int4"
+    INT4_GPTQ = "gptq-int4"
+
+
+# Bytes per parameter of the quantized linear layers. int4 packs two weights per byte and adds one
+# fp16 scale and one packed 4-bit zero point per group of 128 weights: (0.5 + 2.5/128). fp8 checkpoints
+# add one fp32 scale per tensor or channel, which is negligible.
+BYTES_PER_PARAMETER: dict[Dtype, float] = {
+    Dtype.BF16: 2.0,
+    Dtype.FP16: 2.0,
+    Dtype.FP8: 1.0,
+    Dtype.INT4_AWQ: 0.5 + 2.5 / 128,
+    Dtype.INT4_GPTQ: 0.5 + 2.5 / 128,
+}
+
+# Embeddings and the LM head stay in 16 bits in AWQ, GPTQ and fp8 checkpoints.
+UNQUANTIZED_BYTES = 2.0
+
+# Memory per GPU in MiB, as GPU feature discovery reports it in the nvidia.com/gpu.memory label for
+# the nvidia.com/gpu.product label value.
+GPU_MEMORY_MIB: dict[str, int] = {
+    "NVIDIA-H100-80GB-HBM3": 81559,
+    "NVIDIA-H100-SXM5-80GB": 81559,
+    "NVIDIA-H800": 81559,
+    "NVIDIA-H200": 143771,
+    "NVIDIA-H20": 97871,
+    "NVIDIA-A100-SXM4-80GB": 81920,
+    "NVIDIA-A100-SXM4-40GB": 40960,
+    "NVIDIA-A800-SXM4-80GB": 81920,
+    "NVIDIA-L40S": 46068,
+    "NVIDIA-L20": 46068,
+    "NVIDIA-A10": 23028,
+    "NVIDIA-L4": 23034,
+    "Tesla-V100-SXM2-32GB": 32768,
+}
+
+
+class LwsFeature(StrEnum):
+    WORKER_INDEX_ENV = "the LWS_WORKER_INDEX variable"
+    ROLLOUT_PARTITION = "rolloutStrategy.rollingUpdateConfiguration.partition"
+    MUTABLE_SIZE = "changing leaderWorkerTemplate.size in place"
+    RECREATE_GROUP_AFTER_START = "restartPolicy RecreateGroupAfterStart"
+
+
+# First LWS release with each feature (kubernetes-sigs/lws release notes).
+LWS_FEATURE_SINCE: dict[LwsFeature, tuple[int, int, int]] = {
+    LwsFeature.WORKER_INDEX_ENV: (0, 6, 0),
+    LwsFeature.ROLLOUT_PARTITION: (0, 7, 0),
+    LwsFeature.MUTABLE_SIZE: (0, 7, 0),
+    LwsFeature.RECREATE_GROUP_AFTER_START: (0, 9, 0),
+}
+
+
+@dataclass(frozen=True)
+class KubernetesRange:
+    minimum: tuple[int, int]
+    maximum: tuple[int, int]
+
+
+# Kubernetes minors each LWS minor is known to work with. The floor is 1.27 (StatefulSet start
+# ordinals on by default); 0.6.x stops at 1.31 as the CCE add-on documents it; later releases reach
+# the Kubernetes minor of the client libraries they were built with.
+LWS_KUBERNETES_RANGE: dict[tuple[int, int], KubernetesRange] = {
+    (0, 6): KubernetesRange((1, 27), (1, 31)),
+    (0, 7): KubernetesRange((1, 27), (1, 33)),
+    (0, 8): KubernetesRange((1, 27), (1, 35)),
+    (0, 9): KubernetesRange((1, 27), (1, 36)),
+    (0, 10): KubernetesRange((1, 27), (1, 36)),
+}
+
+MINIMUM_KUBERNETES = (1, 27)
+MINIMUM_LWS = (0, 6, 0)
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """'v0.7.0' or '1.31' as a tuple of ints; None for anything else (main, latest, ...)."""
+    parts = text.strip().removeprefix("v").split(".")
+    if not parts or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def lws_supports(lws_version: tuple[int, ...], feature: LwsFeature) -> bool:
+    return tuple(lws_version[:3]) >= LWS_FEATURE_SINCE[feature]

@@ -1,0 +1,216 @@
+"""Serving commands of leader and workers, and the reverse: the flags read back from a manifest.
+
+Both directions live here so the flag names the components write are the ones the policies read.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from plan.catalog import Dtype, Engine
+
+# Where vLLM images ship the script that starts Ray on the leader, waits until the group has joined,
+# and makes workers join the leader's Ray head.
+VLLM_MULTINODE_SCRIPT = "/vllm-workspace/examples/online_serving/multi-node-serving.sh"
+SGLANG_DIST_PORT = 20000
+SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"}
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    engine: Engine
+    model_path: str
+    served_name: str
+    port: int
+    tensor_parallel: int
+    pipeline_parallel: int
+    group_size: int
+    memory_fraction: float
+    max_model_len: int
+    max_num_seqs: int
+    quantization: str | None
+    extra_args: tuple[str, ...] = ()
+
+
+def leader_command(spec: ServeSpec) -> list[str]:
+    if spec.engine is Engine.SGLANG:
+        return _sglang(spec, leader=True)
+    server = shlex.join(_vllm_server(spec))
+    if spec.group_size == 1:
+        return _vllm_server(spec)
+    start_ray = f"bash {VLLM_MULTINODE_SCRIPT} leader --ray_cluster_size=$(LWS_GROUP_SIZE)"
+    return ["/bin/sh", "-c", f"{start_ray} && exec {server}"]
+
+
+def worker_command(spec: ServeSpec) -> list[str]:
+    if spec.engine is Engine.SGLANG:
+        return _sglang(spec, leader=False)
+    return ["/bin/sh", "-c", f"exec bash {VLLM_MULTINODE_SCRIPT} worker --ray_address=$(LWS_LEADER_ADDRESS)"]
+
+
+def _vllm_server(spec: ServeSpec) -> list[str]:
+    args = [
+        "python3", "-m", "vllm.entrypoints.openai.api_server",
+        "--host", "0.0.0.0",
+        "--port", str(spec.port),
+        "--model", spec.model_path,
+        "--served-model-name", spec.served_name,
+        "--tensor-parallel-size", str(spec.tensor_parallel),
+        "--pipeline-parallel-size", str(spec.pipeline_parallel),
+        "--gpu-memory-utilization", f"{spec.memory_fraction:g}",
+        "--max-model-len", str(spec.max_model_len),
+        "--max-num-seqs", str(spec.max_num_seqs),
+    ]  # fmt: skip
+    if spec.group_size > 1:
+        args += ["--distributed-executor-backend", "ray"]
+    if spec.quantization:
+        args += ["--quantization", spec.quantization]
+    return args + list(spec.extra_args)
+
+
+def _sglang(spec: ServeSpec, *, leader: bool) -> list[str]:
+    args = [
+        "python3", "-m", "sglang.launch_server",
+        "--model-path", spec.model_path,
+        "--served-model-name", spec.served_name,
+        "--tp", str(spec.tensor_parallel),
+        "--mem-fraction-static", f"{spec.memory_fraction:g}",
+        "--context-length", str(spec.max_model_len),
+        "--max-running-requests", str(spec.max_num_seqs),
+    ]  # fmt: skip
+    if spec.pipeline_parallel > 1:
+        args += ["--pp-size", str(spec.pipeline_parallel)]
+    if spec.group_size > 1:
+        args += [
+            "--dist-init-addr", f"$(LWS_LEADER_ADDRESS):{SGLANG_DIST_PORT}",
+            "--nnodes", "$(LWS_GROUP_SIZE)",
+            "--node-rank", "$(LWS_WORKER_INDEX)",
+        ]  # fmt: skip
+    if spec.quantization:
+        args += ["--quantization", spec.quantization]
+    if leader:
+        args += ["--host", "0.0.0.0", "--port", str(spec.port), "--enable-metrics"]
+    return args + list(spec.extra_args)
+
+
+# vLLM --quantization / SGLang --quantization values for each stored dtype.
+QUANTIZATION_FLAG: dict[Dtype, str | None] = {
+    Dtype.BF16: None,
+    Dtype.FP16: None,
+    Dtype.FP8: "fp8",
+    Dtype.INT4_AWQ: "awq",
+    Dtype.INT4_GPTQ: "gptq",
+}
+
+
+# ---- reading commands back -------------------------------------------------------------------
+
+_FLAGS = {
+    Engine.VLLM: {
+        "tensor": ("--tensor-parallel-size", "--tensor_parallel_size", "-tp"),
+        "pipeline": ("--pipeline-parallel-size", "--pipeline_parallel_size", "-pp"),
+        "fraction": ("--gpu-memory-utilization", "--gpu_memory_utilization"),
+        "context": ("--max-model-len", "--max_model_len"),
+        "model": ("--model",),
+        "quantization": ("--quantization", "-q"),
+        "dtype": ("--dtype",),
+        "nnodes": (),
+    },
+    Engine.SGLANG: {
+        "tensor": ("--tp", "--tp-size", "--tensor-parallel-size"),
+        "pipeline": ("--pp-size", "--pp", "--pipeline-parallel-size"),
+        "fraction": ("--mem-fraction-static",),
+        "context": ("--context-length",),
+        "model": ("--model-path", "--model"),
+        "quantization": ("--quantization",),
+        "dtype": ("--dtype",),
+        "nnodes": ("--nnodes",),
+    },
+}
+
+_UNEXPANDED = re.compile(r"\$\{?LWS_[A-Z_]+\}?")
+_EXPANDED = re.compile(r"\$\(LWS_[A-Z_]+\)")
+
+
+@dataclass(frozen=True)
+class ServeFlags:
+    """What a container's command says about the engine it runs."""
+
+    engine: Engine | None
+    in_shell: bool
+    tokens: tuple[str, ...]
+    values: dict[str, str]
+
+    def integer(self, key: str) -> int | None:
+        raw = self.values.get(key)
+        return int(raw) if raw is not None and raw.isdigit() else None
+
+    def number(self, key: str) -> float | None:
+        try:
+            return float(self.values[key])
+        except (KeyError, ValueError):
+            return None
+
+
+def read_flags(command: Sequence[str]) -> ServeFlags:
+    """Parse a container's command and args as the engine would."""
+    in_shell = len(command) >= 2 and command[0] in SHELLS and "-c" in command[1:3]
+    text = " ".join(command)
+    tokens = _tokens(command, in_shell)
+    engine = _engine_of(text)
+    values: dict[str, str] = {}
+    if engine is not None:
+        for key, names in _FLAGS[engine].items():
+            found = _flag_value(tokens, names)
+            if found is not None:
+                values[key] = found
+        if engine is Engine.VLLM and "model" not in values:
+            positional = _vllm_serve_model(tokens)
+            if positional:
+                values["model"] = positional
+    return ServeFlags(engine, in_shell, tuple(tokens), values)
+
+
+def unexpanded_lws_references(command: Sequence[str]) -> list[str]:
+    """`$LWS_X` written where no shell runs: Kubernetes expands only `$(LWS_X)`, so it stays literal."""
+    in_shell = len(command) >= 2 and command[0] in SHELLS and "-c" in command[1:3]
+    if in_shell:
+        return []
+    return sorted({m.group(0) for arg in command for m in _UNEXPANDED.finditer(_EXPANDED.sub("", arg))})
+
+
+def _tokens(command: Sequence[str], in_shell: bool) -> list[str]:
+    if not in_shell:
+        return list(command)
+    script = " ".join(command[command.index("-c") + 1 :])
+    try:
+        return shlex.split(script.replace(";", " ; ").replace("&&", " && "))
+    except ValueError:
+        return script.split()
+
+
+def _engine_of(text: str) -> Engine | None:
+    if "sglang" in text:
+        return Engine.SGLANG
+    if "vllm" in text:
+        return Engine.VLLM
+    return None
+
+
+def _flag_value(tokens: Sequence[str], names: Sequence[str]) -> str | None:
+    value = None
+    for i, token in enumerate(tokens):
+        flag, eq, inline = token.partition("=")
+        if flag in names:
+            value = inline if eq else (tokens[i + 1] if i + 1 < len(tokens) else None)
+    return value
+
+
+def _vllm_serve_model(tokens: Sequence[str]) -> str | None:
+    for i, token in enumerate(tokens[:-2]):
+        if token.endswith("vllm") and tokens[i + 1] == "serve" and not tokens[i + 2].startswith("-"):
+            return tokens[i + 2]
+    return None

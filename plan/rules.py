@@ -1,0 +1,295 @@
+"""The invariants of a multi-node group, as functions of plain facts.
+
+The plan calls them on the numbers it derives from stack config; the policy pack calls them on the
+numbers it reads back from rendered LeaderWorkerSets. Each returns findings without a location: the
+caller prefixes the config path or the resource it checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from plan.catalog import (
+    LWS_KUBERNETES_RANGE,
+    MINIMUM_KUBERNETES,
+    MINIMUM_LWS,
+    Engine,
+    LwsFeature,
+    lws_supports,
+)
+from plan.commands import unexpanded_lws_references
+from plan.sizing import MemoryEstimate
+from plan.units import fmt_gib
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    message: str
+    advisory: bool = False
+
+
+def _v(version: Sequence[int]) -> str:
+    return ".".join(str(p) for p in version)
+
+
+@dataclass(frozen=True)
+class GroupShape:
+    engine: Engine
+    tensor_parallel: int
+    pipeline_parallel: int
+    group_size: int
+    leader_gpus: int
+    worker_gpus: int
+    nnodes: str | None = None
+
+
+def check_parallelism(shape: GroupShape) -> list[Finding]:
+    """TP x PP must use exactly the GPUs of a group, and every pod of the group the same number."""
+    findings = []
+    if shape.group_size > 1 and shape.leader_gpus != shape.worker_gpus:
+        findings.append(
+            Finding(
+                "parallelism",
+                f"the leader requests {shape.leader_gpus} GPUs but each worker {shape.worker_gpus}; "
+                "the engine places the same number of ranks on every pod",
+            )
+        )
+    gpus = shape.group_size * shape.leader_gpus
+    ranks = shape.tensor_parallel * shape.pipeline_parallel
+    if ranks != gpus:
+        flag = "--tp" if shape.engine is Engine.SGLANG else "TP"
+        findings.append(
+            Finding(
+                "parallelism",
+                f"{flag}={shape.tensor_parallel} x PP={shape.pipeline_parallel} = {ranks} ranks, but the group "
+                f"has {shape.group_size} pods x {shape.leader_gpus} GPUs = {gpus} GPUs; "
+                + ("the engine would wait forever for missing GPUs" if ranks > gpus else "GPUs would sit idle"),
+            )
+        )
+    if shape.engine is Engine.SGLANG and shape.nnodes is not None:
+        if shape.nnodes not in ("$(LWS_GROUP_SIZE)", str(shape.group_size)):
+            findings.append(
+                Finding(
+                    "parallelism",
+                    f"--nnodes is {shape.nnodes} but the group has {shape.group_size} pods; "
+                    "pass --nnodes $(LWS_GROUP_SIZE)",
+                )
+            )
+    return findings
+
+
+def check_heads(tensor_parallel: int, attention_heads: int, kv_heads: int) -> list[Finding]:
+    findings = []
+    if attention_heads % tensor_parallel:
+        findings.append(
+            Finding(
+                "parallelism",
+                f"{attention_heads} attention heads do not divide by TP={tensor_parallel}; "
+                "use a TP that divides them and add pipeline stages instead",
+            )
+        )
+    split = kv_heads % tensor_parallel if kv_heads >= tensor_parallel else tensor_parallel % kv_heads
+    if split:
+        findings.append(
+            Finding(
+                "parallelism",
+                f"{kv_heads} KV heads cannot be split or replicated evenly over TP={tensor_parallel}",
+            )
+        )
+    return findings
+
+
+def check_memory_fit(
+    estimate: MemoryEstimate,
+    *,
+    gpu_product: str,
+    tensor_parallel: int,
+    pipeline_parallel: int,
+    kv_tokens: int,
+) -> list[Finding]:
+    if estimate.fits:
+        return []
+    gpus = tensor_parallel * pipeline_parallel
+    enough = _gpus_that_fit(estimate, gpus)
+    advice = f"use TP x PP >= {enough}" if enough else "use a quantized model"
+    return [
+        Finding(
+            "gpu-memory",
+            f"needs {fmt_gib(estimate.needed)} per GPU with TP={tensor_parallel} x PP={pipeline_parallel} "
+            f"({fmt_gib(estimate.weights)} of weights, {fmt_gib(estimate.kv_cache)} of KV cache for "
+            f"{kv_tokens} tokens, {fmt_gib(estimate.overhead)} runtime), but {gpu_product} has "
+            f"{fmt_gib(estimate.gpu_bytes)} x {estimate.utilization:.2f} = {fmt_gib(estimate.usable)} usable; "
+            f"{advice} or a larger GPU",
+        )
+    ]
+
+
+def _gpus_that_fit(estimate: MemoryEstimate, gpus: int) -> int | None:
+    """The GPU count (doubling) at which weights and KV cache, both split further, would fit."""
+    sharded = estimate.weights + estimate.kv_cache
+    candidate = gpus
+    while candidate <= 1024:
+        candidate *= 2
+        if sharded * gpus / candidate + estimate.overhead <= estimate.usable:
+            return candidate
+    return None
+
+
+def check_utilization(fraction: float, flag: str) -> list[Finding]:
+    if 0.0 < fraction <= 0.95:
+        return []
+    return [
+        Finding(
+            "gpu-memory",
+            f"{flag} is {fraction:g}; keep it in (0, 0.95] so CUDA graphs and NCCL have room outside it",
+        )
+    ]
+
+
+def check_shared_memory(
+    *, container: str, medium: str | None, size_bytes: float | None, memory_limit: float | None, floor: float
+) -> list[Finding]:
+    """/dev/shm is a memory-backed emptyDir of at least the floor, inside the container's memory limit."""
+    if medium is None:
+        return [
+            Finding(
+                "shared-memory",
+                f"container {container} requests GPUs but does not mount /dev/shm from an emptyDir; "
+                "the runtime's 64 MiB default makes NCCL fail with 'No space left on device'",
+            )
+        ]
+    findings = []
+    if medium != "Memory":
+        findings.append(
+            Finding("shared-memory", f"container {container}: the /dev/shm emptyDir must have medium Memory")
+        )
+    if size_bytes is None:
+        findings.append(
+            Finding(
+                "shared-memory",
+                f"container {container}: the /dev/shm emptyDir has no sizeLimit; set at least {fmt_gib(floor)}",
+            )
+        )
+        return findings
+    if size_bytes < floor:
+        findings.append(
+            Finding(
+                "shared-memory",
+                f"container {container}: /dev/shm is {fmt_gib(size_bytes)}, below the floor of "
+                f"{fmt_gib(floor)} for its GPUs",
+            )
+        )
+    if memory_limit is None:
+        findings.append(
+            Finding(
+                "shared-memory",
+                f"container {container} has no memory limit; /dev/shm ({fmt_gib(size_bytes)}) is charged to it",
+            )
+        )
+    elif size_bytes > memory_limit:
+        findings.append(
+            Finding(
+                "shared-memory",
+                f"container {container}: /dev/shm of {fmt_gib(size_bytes)} exceeds its memory limit of "
+                f"{fmt_gib(memory_limit)}; the pod would be OOM-killed as shared memory fills",
+            )
+        )
+    return findings
+
+
+def check_gpus_per_node(gpus_per_pod: int, gpus_per_node: int, gpu_product: str) -> list[Finding]:
+    if gpus_per_pod <= gpus_per_node:
+        return []
+    return [
+        Finding(
+            "parallelism",
+            f"{gpus_per_pod} GPUs per pod, but a {gpu_product} node has {gpus_per_node}; the pod can never schedule",
+        )
+    ]
+
+
+def check_versions(kubernetes: Sequence[int], lws: Sequence[int]) -> list[Finding]:
+    findings = []
+    if tuple(kubernetes[:2]) < MINIMUM_KUBERNETES:
+        findings.append(
+            Finding(
+                "versions",
+                f"Kubernetes {_v(kubernetes)} is older than {_v(MINIMUM_KUBERNETES)}, "
+                "the first release where LeaderWorkerSet works without feature gates",
+            )
+        )
+    if tuple(lws[:3]) < MINIMUM_LWS:
+        findings.append(
+            Finding("versions", f"LWS {_v(lws)} is older than {_v(MINIMUM_LWS)}, which injects LWS_WORKER_INDEX")
+        )
+    supported = LWS_KUBERNETES_RANGE.get((lws[0], lws[1]) if len(lws) > 1 else (lws[0], 0))
+    if supported and not supported.minimum <= tuple(kubernetes[:2]) <= supported.maximum:
+        findings.append(
+            Finding(
+                "versions",
+                f"LWS {_v(lws)} supports Kubernetes {_v(supported.minimum)} to {_v(supported.maximum)}, "
+                f"not {_v(kubernetes)}",
+            )
+        )
+    return findings
+
+
+def check_lws_features(lws: Sequence[int], used: Iterable[LwsFeature]) -> list[Finding]:
+    return [
+        Finding("versions", f"{feature.value} needs a newer LWS than {_v(lws)}")
+        for feature in used
+        if not lws_supports(tuple(lws), feature)
+    ]
+
+
+def check_env_expansion(container: str, command: Sequence[str]) -> list[Finding]:
+    literal = unexpanded_lws_references(command)
+    if not literal:
+        return []
+    fixed = ", ".join(f"$({name.strip('${}')})" for name in literal)
+    return [
+        Finding(
+            "parallelism",
+            f"container {container} passes {', '.join(literal)} outside a shell, where Kubernetes does not "
+            f"expand it; write {fixed}",
+        )
+    ]
+
+
+FLOATING_TAGS = {"latest", "main", "master", "nightly", "dev"}
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference; None when it has none (or only a digest)."""
+    if "@" in image:
+        return "@" + image.split("@", 1)[1]
+    name = image.rsplit("/", 1)[-1]
+    return name.split(":", 1)[1] if ":" in name else None
+
+
+def check_image_pinned(image: str) -> list[Finding]:
+    tag = image_tag(image)
+    if tag is None or tag in FLOATING_TAGS:
+        return [
+            Finding(
+                "image",
+                f"image {image} is not pinned (tag {tag or 'none'}); a restart would pull whatever it "
+                "points to then. Pin a version tag or a digest",
+            )
+        ]
+    return []
+
+
+def startup_fits(budget_seconds: int, probe_seconds: float | None) -> list[Finding]:
+    if probe_seconds is None or probe_seconds >= budget_seconds:
+        return []
+    return [
+        Finding(
+            "probes",
+            f"the startup probe gives up after {probe_seconds:.0f} s, but loading and warming up needs "
+            f"about {budget_seconds} s; the group would be restarted before it serves",
+        )
+    ]
+

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One setup command: the Python virtualenv with pinned dependencies, then the Pulumi CLI, language host
+# and Kubernetes provider (tools/build.sh). Idempotent: seconds when nothing changed.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+stamp=.venv/.requirements.sha256
+wanted=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
+	echo "[setup] creating .venv" >&2
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	echo "$wanted" >"$stamp"
+fi
+
+tools/build.sh
+source scripts/env.sh
+pulumi version >/dev/null
