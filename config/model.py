@@ -114,8 +114,8 @@ class Storage(Model):
     nfs: NfsStorage | None = None
     capacity_gi: Annotated[int, Field(ge=1)] = 1024
     mount_path: str = "/models"
-    throughput_mib_per_second: Annotated[float, Field(gt=0)] = 500
-    """Read throughput one pod gets; sizes startup probes and the await timeout."""
+    throughput_mib_per_second: Annotated[float, Field(ge=1)] = 500
+    """Read throughput one pod gets (MiB/s, at least 1); sizes startup probes and the await timeout."""
 
     @model_validator(mode="after")
     def _one_backend(self) -> Storage:

@@ -50,7 +50,7 @@ def read_model_annotations(annotations: Mapping[str, object]) -> ModelFacts | No
 
     def integer(key: str) -> int | None:
         raw = get(key)
-        return int(raw) if raw is not None and raw.isdigit() else None
+        return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
 
     required = {k: integer(k) for k in ("parameters", "layers", "attention-heads", "kv-heads", "head-dim")}
     dtype = get("dtype")

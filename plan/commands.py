@@ -146,7 +146,7 @@ class ServeFlags:
 
     def integer(self, key: str) -> int | None:
         raw = self.values.get(key)
-        return int(raw) if raw is not None and raw.isdigit() else None
+        return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
 
     def number(self, key: str) -> float | None:
         try:

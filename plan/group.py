@@ -151,8 +151,21 @@ def plan_group(
         )
 
     if max_len > deployment.model.context_length:
-        at("serving.maxModelLen", [Finding("context", f"{max_len} exceeds the model's context length "
-                                           f"of {deployment.model.context_length}")])  # fmt: skip
+        at(
+            "serving.maxModelLen",
+            [Finding("context", f"{max_len} exceeds the model's context length of {deployment.model.context_length}")],
+        )
+    if deployment.model.source.path and not (cluster.storage.oss or cluster.storage.nfs):
+        at(
+            "model.source.path",
+            [
+                Finding(
+                    "storage",
+                    "a path on the model volume needs cluster.storage.oss or "
+                    "cluster.storage.nfs; or use model.source.huggingFace",
+                )
+            ],
+        )
     at("serving.image", rules.check_image_pinned(serving.image))
     at("serving.extraArgs", rules.check_env_expansion("extraArgs", serving.extra_args))
     fraction_key = "gpuMemoryUtilization" if serving.engine is Engine.VLLM else "memFractionStatic"
@@ -169,16 +182,33 @@ def plan_group(
 
     tp, pp = parallelism.tensor, parallelism.pipeline
     if parallelism.gpus % parallelism.gpus_per_pod:
-        at("serving.gpusPerPod", [Finding("parallelism", f"TP={tp} x PP={pp} = {parallelism.gpus} GPUs do not "
-                                          f"split into pods of {parallelism.gpus_per_pod} GPUs")])  # fmt: skip
+        at(
+            "serving.gpusPerPod",
+            [
+                Finding(
+                    "parallelism",
+                    f"TP={tp} x PP={pp} = {parallelism.gpus} GPUs do not "
+                    f"split into pods of {parallelism.gpus_per_pod} GPUs",
+                )
+            ],
+        )
         return None, problems
     at("serving.tensorParallel", rules.check_heads(tp, shape.attention_heads, shape.kv_heads))
-    at("serving.gpusPerPod", rules.check_gpus_per_node(parallelism.gpus_per_pod, cluster.gpu.per_node,
-                                                       cluster.gpu.product))  # fmt: skip
+    at(
+        "serving.gpusPerPod",
+        rules.check_gpus_per_node(parallelism.gpus_per_pod, cluster.gpu.per_node, cluster.gpu.product),
+    )
     memory = estimate(tp, pp)
-    at("serving.tensorParallel", rules.check_memory_fit(memory, gpu_product=cluster.gpu.product,
-                                                        tensor_parallel=tp, pipeline_parallel=pp,
-                                                        kv_tokens=max_len * serving.kv_cache_sequences))  # fmt: skip
+    at(
+        "serving.tensorParallel",
+        rules.check_memory_fit(
+            memory,
+            gpu_product=cluster.gpu.product,
+            tensor_parallel=tp,
+            pipeline_parallel=pp,
+            kv_tokens=max_len * serving.kv_cache_sequences,
+        ),
+    )
 
     lws = cluster.lws.version_tuple
     restart = serving.restart_policy or (
@@ -196,9 +226,17 @@ def plan_group(
     shm = shm_floor_bytes(parallelism.gpus_per_pod, cluster.shm_base_gib, cluster.shm_per_gpu_gib)
     pod_memory = pod_memory_bytes(parallelism.gpus_per_pod, shm)
     if cluster.gpu.node_memory_gib is not None and pod_memory > cluster.gpu.node_memory_gib * 1024**3:
-        at("serving.gpusPerPod", [Finding("shared-memory", f"pods need {pod_memory / 1024**3:.0f} GiB of memory "
-                                          f"(incl. {shm / 1024**3:.0f} GiB /dev/shm), more than a node's "
-                                          f"{cluster.gpu.node_memory_gib:g} GiB")])  # fmt: skip
+        at(
+            "serving.gpusPerPod",
+            [
+                Finding(
+                    "shared-memory",
+                    f"pods need {pod_memory / 1024**3:.0f} GiB of memory "
+                    f"(incl. {shm / 1024**3:.0f} GiB /dev/shm), more than a node's "
+                    f"{cluster.gpu.node_memory_gib:g} GiB",
+                )
+            ],
+        )
 
     if any(not p.advisory for p in problems):
         return None, problems
@@ -226,7 +264,9 @@ def _group(
     serving = deployment.serving
     source = deployment.model.source
     model_path = (
-        f"{cluster.storage.mount_path.rstrip('/')}/{source.path.strip('/')}" if source.path else str(source.hugging_face)
+        f"{cluster.storage.mount_path.rstrip('/')}/{source.path.strip('/')}"
+        if source.path
+        else str(source.hugging_face)
     )
     spec = ServeSpec(
         engine=serving.engine,

@@ -68,15 +68,15 @@ def check_parallelism(shape: GroupShape) -> list[Finding]:
                 + ("the engine would wait forever for missing GPUs" if ranks > gpus else "GPUs would sit idle"),
             )
         )
-    if shape.engine is Engine.SGLANG and shape.nnodes is not None:
-        if shape.nnodes not in ("$(LWS_GROUP_SIZE)", str(shape.group_size)):
-            findings.append(
-                Finding(
-                    "parallelism",
-                    f"--nnodes is {shape.nnodes} but the group has {shape.group_size} pods; "
-                    "pass --nnodes $(LWS_GROUP_SIZE)",
-                )
+    nnodes_ok = shape.nnodes is None or shape.nnodes in ("$(LWS_GROUP_SIZE)", str(shape.group_size))
+    if shape.engine is Engine.SGLANG and not nnodes_ok:
+        findings.append(
+            Finding(
+                "parallelism",
+                f"--nnodes is {shape.nnodes} but the group has {shape.group_size} pods; "
+                "pass --nnodes $(LWS_GROUP_SIZE)",
             )
+        )
     return findings
 
 
@@ -293,3 +293,20 @@ def startup_fits(budget_seconds: int, probe_seconds: float | None) -> list[Findi
         )
     ]
 
+
+def check_controller_upgrade(
+    old_version: str | None, new_version: str | None, maintenance_window: bool
+) -> list[Finding]:
+    """LWS has no online upgrade: its CRD, webhooks and running groups would disagree mid-way."""
+    if old_version is None or new_version is None or old_version == new_version or maintenance_window:
+        return []
+    return [
+        Finding(
+            "no-online-upgrade",
+            f"the LWS controller runs {old_version}; changing it to {new_version} is an online upgrade, which "
+            "LWS does not support. Offline procedure: delete the LeaderWorkerSets (set models to [] and run "
+            "`pulumi up`), uninstall the controller (set cluster.lws.mode to none and run `pulumi up`; the CRD "
+            "is kept), then install the new version. To let one run do all of it, declare the window: "
+            "`pulumi config set --path cluster.lws.maintenanceWindow true`",
+        )
+    ]

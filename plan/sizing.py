@@ -67,9 +67,7 @@ ACTIVATION_BYTES_PER_TOKEN_HIDDEN = 12.0
 DEFAULT_BATCHED_TOKENS = 8192
 
 
-def overhead_bytes(
-    shape: ModelShape, tensor_parallel: int, pipeline_parallel: int, batched_tokens: int
-) -> float:
+def overhead_bytes(shape: ModelShape, tensor_parallel: int, pipeline_parallel: int, batched_tokens: int) -> float:
     hidden = shape.hidden_size or shape.attention_heads * shape.head_dim
     activations = batched_tokens * hidden * ACTIVATION_BYTES_PER_TOKEN_HIDDEN / tensor_parallel
     communication = NCCL_BUFFER_BYTES if tensor_parallel * pipeline_parallel > 1 else 0.0

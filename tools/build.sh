@@ -17,6 +17,8 @@ mkdir -p "$BIN" "$STAMPS"
 PULUMI_VERSION=v3.259.0
 LANGHOST_VERSION=v3.163.0
 K8S_PROVIDER_VERSION=4.25.0
+# The LWS release whose chart render-mode stacks install from a local path (tools/lws/go.mod).
+LWS_VERSION=0.7.0
 
 export CGO_ENABLED=0
 export GOFLAGS="-trimpath -mod=readonly"
@@ -39,7 +41,11 @@ fresh() {
 
 mark() { stamp_of "$2" "$3" >"$STAMPS/$1"; }
 
-module_dir() { go list -C "$ROOT/tools/$1" -m -f '{{.Dir}}' "$2"; }
+# module_dir TOOL MODULE: where the module cache holds MODULE (downloading it first on a cold cache).
+module_dir() {
+	(cd "$ROOT/tools/$1" && go mod download "$2")
+	go list -C "$ROOT/tools/$1" -m -f '{{.Dir}}' "$2"
+}
 
 build_pulumi() {
 	fresh pulumi pulumi "$PULUMI_VERSION" && return
@@ -87,6 +93,19 @@ PY
 	mark pulumi-resource-kubernetes "$dir" "$K8S_PROVIDER_VERSION"
 }
 
+prepare_lws_chart() {
+	# The chart ships in the LWS module; its Chart.yaml carries a placeholder version that the
+	# release process replaces, so set it to the release as the published OCI chart has it.
+	local target="$ROOT/.tools/charts/lws-$LWS_VERSION"
+	[[ -z "${FORCE:-}" && -f "$target/Chart.yaml" ]] && return
+	log "preparing the LWS $LWS_VERSION chart"
+	local source
+	source=$(module_dir lws sigs.k8s.io/lws)/charts/lws
+	rm -rf "$target" && mkdir -p "$(dirname "$target")"
+	cp -R "$source" "$target" && chmod -R u+w "$target"
+	sed -i "s/^version: .*/version: $LWS_VERSION/" "$target/Chart.yaml"
+}
+
 use_ambient_pulumi() {
 	# Users with the official install keep their CLI (it bundles the Python language host) when it is
 	# at least PULUMI_VERSION.
@@ -109,6 +128,7 @@ main() {
 		build_language_host
 	fi
 	build_k8s_provider
+	prepare_lws_chart
 }
 
 main "$@"

@@ -1,0 +1,3 @@
+"""Pulumi ComponentResources: the LWS controller, model storage, and one inference group per model."""
+
+PACKAGE = "lws-inference"

@@ -1,0 +1,79 @@
+"""One model served by one LeaderWorkerSet, with its leader Service, NetworkPolicy and optional HPA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import PACKAGE
+from plan.group import GroupPlan
+from plan.manifests import (
+    Placement,
+    autoscaler,
+    await_timeout_seconds,
+    leader_service,
+    leader_worker_set,
+    network_policy,
+    plan_summary,
+    service_url,
+)
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int
+
+
+@dataclass(frozen=True)
+class InferenceGroupArgs:
+    plan: GroupPlan
+    placement: Placement
+    allowed_namespaces: tuple[str, ...] = ()
+    autoscaling: Autoscaling | None = None
+
+
+class InferenceGroup(pulumi.ComponentResource):
+    """Outputs: `url` (the leader Service inside the cluster) and `plan` (the derived numbers)."""
+
+    url: pulumi.Output[str]
+    plan: pulumi.Output[dict[str, object]]
+
+    def __init__(self, name: str, args: InferenceGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:workload:InferenceGroup", name, None, opts)
+        group, namespace = args.plan, args.placement.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        lws = leader_worker_set(group, args.placement)
+        timeout = f"{await_timeout_seconds(group)}s"
+        workload = k8s.apiextensions.CustomResource(
+            f"{name}-lws",
+            api_version=lws["apiVersion"],
+            kind=lws["kind"],
+            metadata=lws["metadata"],
+            spec=lws["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+            ),
+        )
+        service = leader_service(group, namespace)
+        svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
+        policy = network_policy(group, namespace, args.allowed_namespaces)
+        k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
+        if args.autoscaling:
+            scaling = args.autoscaling
+            hpa = autoscaler(
+                group, namespace, scaling.min_replicas, scaling.max_replicas, scaling.target_cpu_utilization
+            )
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-autoscaler",
+                metadata=hpa["metadata"],
+                spec=hpa["spec"],
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[workload])),
+            )
+        url = service_url(group, namespace)
+        self.url = svc.id.apply(lambda _: url)
+        self.plan = pulumi.Output.from_input(plan_summary(group))
+        self.register_outputs({"url": self.url, "plan": self.plan})

@@ -1,0 +1,93 @@
+"""The LeaderWorkerSet controller: installed from its Helm chart, or declared when a cloud add-on owns it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import PACKAGE
+from plan.manifests import controller_values
+from plan.rules import check_controller_upgrade
+
+VERSION_LABEL = "inference.lws.dev/lws-version"
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
+@dataclass(frozen=True)
+class LwsControllerArgs:
+    mode: str
+    """install | managed | none"""
+    version: str
+    chart: str
+    namespace: str
+    image_repository: str | None = None
+    maintenance_window: bool = False
+
+
+class OnlineUpgradeError(Exception):
+    """Raised by the controller's before_update hook: fails preview and up before anything changes."""
+
+
+def _version_hook(maintenance_window: bool) -> pulumi.ResourceHook:
+    def check(args: pulumi.ResourceHookArgs) -> None:
+        def version(inputs: Any) -> str | None:
+            labels = ((inputs or {}).get("metadata") or {}).get("labels") or {}
+            value = labels.get(VERSION_LABEL)
+            return str(value) if value is not None else None
+
+        findings = check_controller_upgrade(version(args.old_inputs), version(args.new_inputs), maintenance_window)
+        if findings:
+            raise OnlineUpgradeError("cluster.lws.version: " + findings[0].message)
+
+    return pulumi.ResourceHook("lws-no-online-upgrade", check, pulumi.ResourceHookOptions(on_dry_run=True))
+
+
+def _keep_crds(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Deleting the LWS CRD deletes every LeaderWorkerSet in the cluster, so it outlives the stack."""
+    if args.type_ != CRD_TYPE:
+        return None
+    return pulumi.ResourceTransformResult(
+        args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
+    )
+
+
+class LwsController(pulumi.ComponentResource):
+    """Installs (mode install) or declares (managed, none) the LWS controller.
+
+    Outputs: `version`, the controller release the workloads may rely on, and `ready`, the resources
+    workloads depend on, so `pulumi destroy` removes LeaderWorkerSets before the controller.
+    """
+
+    version: pulumi.Output[str]
+    ready: pulumi.Output[list[pulumi.Resource]]
+
+    def __init__(self, name: str, args: LwsControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:controller:LwsController", name, None, opts)
+        version = args.version.removeprefix("v")
+        self.version = pulumi.Output.from_input(version)
+        if args.mode != "install":
+            self.ready = pulumi.Output.from_input([])
+            self.register_outputs({"version": self.version})
+            return
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": args.namespace, "labels": {VERSION_LABEL: version}},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                hooks=pulumi.ResourceHookBinding(before_update=[_version_hook(args.maintenance_window)]),
+            ),
+        )
+        local = not args.chart.startswith("oci://")
+        chart = k8s.helm.v4.Chart(
+            name,
+            chart=args.chart,
+            version=None if local else version,
+            namespace=args.namespace,
+            values=controller_values(version, args.image_repository),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], transforms=[_keep_crds]),
+        )
+        self.ready = chart.resources.apply(lambda resources: [namespace, *(resources or [])])
+        self.register_outputs({"version": self.version})

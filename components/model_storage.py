@@ -1,0 +1,102 @@
+"""Model weights on a static, retained volume (OSS through Alibaba's CSI driver, or NFS), and the
+credentials to reach them, from Pulumi secrets into Kubernetes Secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import PACKAGE
+from plan.manifests import HF_TOKEN_KEY, NfsVolume, OssVolume, model_claim, model_volume
+
+
+@dataclass(frozen=True)
+class OssCredentials:
+    access_key_id: pulumi.Input[str]
+    access_key_secret: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ModelStorageArgs:
+    namespace: str
+    capacity_gi: int
+    source: OssVolume | NfsVolume | None
+    """None when every model comes from Hugging Face: no volume, only the token's Secret."""
+    oss_credentials: OssCredentials | None = None
+    """Creates the Secret named in source.secret_name; None when it exists already."""
+    hf_token: pulumi.Input[str] | None = None
+    render_secrets: bool = True
+    """False in render mode: the provider writes Secrets to disk in plaintext, so they are left out
+    and must exist in the cluster (see README)."""
+
+
+class ModelStorage(pulumi.ComponentResource):
+    """A PV (reclaim policy Retain, kept on `pulumi destroy`) and its claim, plus credential Secrets.
+
+    Outputs: `claim_name`, the claim pods mount (None without a volume), and `hf_token_secret`, the
+    Secret holding the Hugging Face token (None without one).
+    """
+
+    claim_name: str | None
+    hf_token_secret: str | None
+
+    def __init__(self, name: str, args: ModelStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:storage:ModelStorage", name, None, opts)
+        secrets: list[pulumi.Resource] = []
+        if isinstance(args.source, OssVolume) and args.oss_credentials:
+            secrets += self._secret(
+                args.source.secret_name,
+                args.source.secret_namespace,
+                {"akId": args.oss_credentials.access_key_id, "akSecret": args.oss_credentials.access_key_secret},
+                args.render_secrets,
+            )
+        self.hf_token_secret = f"{name}-hf-token" if args.hf_token is not None else None
+        if self.hf_token_secret and args.hf_token is not None:
+            secrets += self._secret(
+                self.hf_token_secret, args.namespace, {HF_TOKEN_KEY: args.hf_token}, args.render_secrets
+            )
+
+        self.claim_name = None
+        if args.source is not None:
+            self.claim_name = self._volume(name, args, secrets)
+        self.register_outputs({"claim_name": self.claim_name, "hf_token_secret": self.hf_token_secret})
+
+    def _volume(self, name: str, args: ModelStorageArgs, secrets: list[pulumi.Resource]) -> str:
+        assert args.source is not None
+        volume = model_volume(f"{name}-{args.namespace}", args.capacity_gi, args.source)
+        pv = k8s.core.v1.PersistentVolume(
+            f"{name}-volume",
+            metadata=volume["metadata"],
+            spec=volume["spec"],
+            # Deleting the PV object never deletes the data (Retain), but keeping it lets a new stack
+            # bind the same weights without a re-import.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=secrets),
+        )
+        claim = model_claim(name, args.namespace, volume)
+        k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-claim",
+            metadata=claim["metadata"],
+            spec=claim["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pv]),
+        )
+        return str(claim["metadata"]["name"])
+
+    def _secret(
+        self, name: str, namespace: str, data: dict[str, pulumi.Input[str]], render: bool
+    ) -> list[pulumi.Resource]:
+        if not render:
+            pulumi.log.warn(
+                f"Secret {namespace}/{name} is not rendered: the provider would write its value in plaintext. "
+                f"Create it in the cluster (kubectl create secret generic {name} -n {namespace} "
+                f"{' '.join(f'--from-literal={k}=...' for k in data)})."
+            )
+            return []
+        secret = k8s.core.v1.Secret(
+            f"{name}-secret",
+            metadata={"name": name, "namespace": namespace},
+            string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return [secret]

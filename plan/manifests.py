@@ -1,0 +1,350 @@
+"""Kubernetes objects of a planned group, as plain dicts in the API's camelCase.
+
+Pure functions: the components turn them into Pulumi resources, and the policy-pack tests check
+them directly, so what we deploy and what the policies accept are provably the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from plan.annotations import GPU_PRODUCT_LABEL, GPU_RESOURCE, MODEL_VOLUME, SHM_VOLUME
+from plan.group import GroupPlan
+from plan.units import gi_quantity, gib
+
+Manifest = dict[str, Any]
+
+LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
+LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
+EXCLUSIVE_TOPOLOGY_ANNOTATION = "leaderworkerset.sigs.k8s.io/exclusive-topology"
+MULTUS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
+VOLCANO_QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"
+ENGINE_CONTAINER = "engine"
+HF_TOKEN_KEY = "token"
+PROBE_PERIOD_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a group's pods run: everything besides the plan's own numbers."""
+
+    namespace: str
+    claim_name: str | None
+    """The model volume's claim; None when models come from Hugging Face only."""
+    mount_path: str
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, str]] = ()
+    scheduler_queue: str | None = None
+    exclusive_topology: str | None = None
+    nccl_env: Mapping[str, str] = field(default_factory=dict)
+    multus_networks: str | None = None
+    hf_token_secret: str | None = None
+    """Name of a Secret whose `token` key holds the Hugging Face token."""
+
+
+def labels(group: GroupPlan, component: str | None = None) -> dict[str, str]:
+    found = {
+        "app.kubernetes.io/name": group.engine.value,
+        "app.kubernetes.io/instance": group.name,
+        "app.kubernetes.io/part-of": "lws-inference",
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+    if component:
+        found["app.kubernetes.io/component"] = component
+    return found
+
+
+def leader_worker_set(group: GroupPlan, placement: Placement) -> Manifest:
+    annotations = dict(group.annotations)
+    annotations["pulumi.com/waitFor"] = "condition=Available"
+    annotations["pulumi.com/timeoutSeconds"] = str(await_timeout_seconds(group))
+    if placement.exclusive_topology:
+        annotations[EXCLUSIVE_TOPOLOGY_ANNOTATION] = placement.exclusive_topology
+    template: Manifest = {
+        "size": group.group_size,
+        "restartPolicy": group.restart_policy,
+        "workerTemplate": _pod_template(group, placement, leader=False),
+    }
+    if group.group_size > 1:
+        template["leaderTemplate"] = _pod_template(group, placement, leader=True)
+    else:
+        template["workerTemplate"] = _pod_template(group, placement, leader=True)
+    spec: Manifest = {
+        "replicas": group.replicas,
+        # Workers are created with the leader: vLLM's leader waits for them to join Ray before it
+        # is ready, so waiting for a ready leader would deadlock.
+        "startupPolicy": "LeaderCreated",
+        "leaderWorkerTemplate": template,
+    }
+    if group.rollout_partition is not None:
+        spec["rolloutStrategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdateConfiguration": {"partition": group.rollout_partition},
+        }
+    return {
+        "apiVersion": LWS_API_VERSION,
+        "kind": "LeaderWorkerSet",
+        "metadata": {
+            "name": group.name,
+            "namespace": placement.namespace,
+            "labels": labels(group),
+            "annotations": annotations,
+        },
+        "spec": spec,
+    }
+
+
+def await_timeout_seconds(group: GroupPlan) -> int:
+    """How long `pulumi up` waits for Available: the startup budget plus image pulls and scheduling."""
+    return group.startup_seconds + 600
+
+
+def _pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:
+    role = "leader" if leader else "worker"
+    annotations: dict[str, str] = {}
+    if leader:
+        annotations |= {"prometheus.io/scrape": "true", "prometheus.io/port": str(group.port),
+                        "prometheus.io/path": "/metrics"}  # fmt: skip
+    if placement.multus_networks:
+        annotations[MULTUS_ANNOTATION] = placement.multus_networks
+    if placement.scheduler_queue:
+        annotations[VOLCANO_QUEUE_ANNOTATION] = placement.scheduler_queue
+    spec: Manifest = {
+        "nodeSelector": {**placement.node_selector, GPU_PRODUCT_LABEL: group.gpu_product},
+        "containers": [_engine_container(group, placement, leader=leader)],
+        "volumes": [
+            {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": gi_quantity(gib(group.shm_bytes))}},
+        ],
+    }
+    if placement.claim_name:
+        claim = {"claimName": placement.claim_name, "readOnly": True}
+        spec["volumes"].append({"name": MODEL_VOLUME, "persistentVolumeClaim": claim})
+    if placement.tolerations:
+        spec["tolerations"] = [dict(t) for t in placement.tolerations]
+    if placement.scheduler_queue:
+        spec["schedulerName"] = "volcano"
+    metadata: Manifest = {"labels": labels(group, role)}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"metadata": metadata, "spec": spec}
+
+
+def _engine_container(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:
+    gpus = str(group.parallelism.gpus_per_pod)
+    memory = gi_quantity(gib(group.pod_memory_bytes))
+    resources = {GPU_RESOURCE: gpus, "memory": memory, "cpu": str(group.pod_cpus)}
+    container: Manifest = {
+        "name": ENGINE_CONTAINER,
+        "image": group.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(group.leader_command if leader else group.worker_command),
+        "env": _env(placement),
+        "resources": {"limits": resources, "requests": dict(resources)},
+        "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}],
+    }
+    if placement.claim_name:
+        container["volumeMounts"].append({"name": MODEL_VOLUME, "mountPath": placement.mount_path, "readOnly": True})
+    if leader:
+        container["ports"] = [{"name": "http", "containerPort": group.port, "protocol": "TCP"}]
+        container |= _probes(group)
+    return container
+
+
+def _env(placement: Placement) -> list[Manifest]:
+    env: list[Manifest] = [{"name": k, "value": v} for k, v in sorted(placement.nccl_env.items())]
+    if placement.hf_token_secret:
+        ref = {"secretKeyRef": {"name": placement.hf_token_secret, "key": HF_TOKEN_KEY}}
+        env += [{"name": "HF_TOKEN", "valueFrom": ref}]
+    return env
+
+
+def _probes(group: GroupPlan) -> Manifest:
+    health = {"path": "/health", "port": group.port}
+    return {
+        # The startup probe holds liveness and readiness off until the weights are loaded; its
+        # budget comes from the plan, so a slow load is never killed half way.
+        "startupProbe": {
+            "httpGet": health,
+            "periodSeconds": PROBE_PERIOD_SECONDS,
+            "failureThreshold": startup_failure_threshold(group.startup_seconds),
+        },
+        "readinessProbe": {"httpGet": health, "periodSeconds": PROBE_PERIOD_SECONDS, "failureThreshold": 3},
+    }
+
+
+def startup_failure_threshold(budget_seconds: int) -> int:
+    return max(1, -(-budget_seconds // PROBE_PERIOD_SECONDS))
+
+
+def leader_service(group: GroupPlan, namespace: str) -> Manifest:
+    """A ClusterIP Service in front of the leaders only: workers serve no HTTP."""
+    return {
+        "metadata": {"name": group.name, "namespace": namespace, "labels": labels(group)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app.kubernetes.io/instance": group.name, "app.kubernetes.io/component": "leader"},
+            "ports": [{"name": "http", "port": group.port, "targetPort": group.port, "protocol": "TCP"}],
+        },
+    }
+
+
+def network_policy(group: GroupPlan, namespace: str, allowed_namespaces: Sequence[str]) -> Manifest:
+    """All traffic inside a group (NCCL, Ray, SGLang's dist-init); only the serving port from outside.
+
+    It selects this group's pods only, so the LWS controller's webhooks (in their own namespace) are
+    untouched and the API server keeps reaching them.
+    """
+    namespaces = sorted({namespace, *allowed_namespaces})
+    return {
+        "metadata": {"name": group.name, "namespace": namespace, "labels": labels(group)},
+        "spec": {
+            "podSelector": {"matchLabels": {LWS_NAME_LABEL: group.name}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"podSelector": {"matchLabels": {LWS_NAME_LABEL: group.name}}}]},
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchExpressions": [
+                                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}
+                                ]
+                            }
+                        }
+                    ],
+                    "ports": [{"port": group.port, "protocol": "TCP"}],
+                },
+            ],
+        },
+    }
+
+
+def autoscaler(group: GroupPlan, namespace: str, minimum: int, maximum: int, cpu_percent: int) -> Manifest:
+    """An HPA on the LWS scale subresource: it adds and removes whole groups."""
+    return {
+        "metadata": {"name": group.name, "namespace": namespace, "labels": labels(group)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": LWS_API_VERSION, "kind": "LeaderWorkerSet", "name": group.name},
+            "minReplicas": minimum,
+            "maxReplicas": maximum,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu_percent}},
+                }
+            ],
+        },
+    }
+
+
+def service_url(group: GroupPlan, namespace: str) -> str:
+    return f"http://{group.name}.{namespace}.svc.cluster.local:{group.port}"
+
+
+def plan_summary(group: GroupPlan) -> dict[str, Any]:
+    """The numbers of a group as a stack output."""
+    memory = group.memory
+    return {
+        "engine": group.engine.value,
+        "tensorParallel": group.parallelism.tensor,
+        "pipelineParallel": group.parallelism.pipeline,
+        "groupSize": group.group_size,
+        "gpusPerPod": group.parallelism.gpus_per_pod,
+        "gpu": group.gpu_product,
+        "gpuMemoryGiB": round(gib(memory.gpu_bytes), 1),
+        "neededPerGpuGiB": round(gib(memory.needed), 1),
+        "usablePerGpuGiB": round(gib(memory.usable), 1),
+        "weightsPerGpuGiB": round(gib(memory.weights), 1),
+        "kvCacheTokens": memory.kv_tokens_available,
+        "shmGiB": round(gib(group.shm_bytes), 1),
+        "podMemory": gi_quantity(gib(group.pod_memory_bytes)),
+        "startupSeconds": group.startup_seconds,
+        "restartPolicy": group.restart_policy,
+    }
+
+
+# ---- the controller chart ----------------------------------------------------------------------
+
+LWS_IMAGE_REPOSITORY = "registry.k8s.io/lws/lws"
+
+
+def controller_values(version: str, image_repository: str | None) -> Manifest:
+    """Chart values that pin the controller image to the chart's release.
+
+    The chart defaults to tag `main` with pull policy Always: every node restart would run whatever
+    main is that day, which is an online upgrade nobody asked for.
+    """
+    return {
+        "image": {
+            "manager": {
+                "repository": image_repository or LWS_IMAGE_REPOSITORY,
+                "tag": f"v{version.removeprefix('v')}",
+                "pullPolicy": "IfNotPresent",
+            }
+        }
+    }
+
+
+# ---- model storage -----------------------------------------------------------------------------
+
+OSS_CSI_DRIVER = "ossplugin.csi.alibabacloud.com"
+PV_LABEL = "alicloud-pvname"
+"""The label ACK's examples bind OSS claims by; NFS volumes use it too, so binding works one way."""
+
+
+@dataclass(frozen=True)
+class OssVolume:
+    bucket: str
+    endpoint: str
+    path: str
+    mount_options: str
+    secret_name: str
+    secret_namespace: str
+
+
+@dataclass(frozen=True)
+class NfsVolume:
+    server: str
+    path: str
+    access_mode: str
+
+
+def model_volume(name: str, capacity_gi: int, source: OssVolume | NfsVolume) -> Manifest:
+    """A static PV for model weights. Retain: deleting the claim or the stack never touches the data."""
+    spec: Manifest = {
+        "capacity": {"storage": f"{capacity_gi}Gi"},
+        "persistentVolumeReclaimPolicy": "Retain",
+        # Empty class: bind only to our claim, never to a dynamically provisioned volume.
+        "storageClassName": "",
+    }
+    if isinstance(source, OssVolume):
+        spec["accessModes"] = ["ReadOnlyMany"]
+        spec["csi"] = {
+            "driver": OSS_CSI_DRIVER,
+            "volumeHandle": name,
+            "nodePublishSecretRef": {"name": source.secret_name, "namespace": source.secret_namespace},
+            "volumeAttributes": {
+                "bucket": source.bucket,
+                "url": source.endpoint,
+                "path": source.path,
+                "otherOpts": source.mount_options,
+            },
+        }
+    else:
+        spec["accessModes"] = [source.access_mode]
+        spec["nfs"] = {"server": source.server, "path": source.path, "readOnly": True}
+    return {"metadata": {"name": name, "labels": {PV_LABEL: name}}, "spec": spec}
+
+
+def model_claim(name: str, namespace: str, volume: Manifest) -> Manifest:
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "accessModes": volume["spec"]["accessModes"],
+            "storageClassName": "",
+            "resources": {"requests": {"storage": volume["spec"]["capacity"]["storage"]}},
+            "selector": {"matchLabels": {PV_LABEL: volume["metadata"]["name"]}},
+        },
+    }

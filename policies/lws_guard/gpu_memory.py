@@ -1,0 +1,236 @@
+"""gpu-memory and gpu-memory-unverified: do a LeaderWorkerSet's weights fit on its GPUs?
+
+One assessment serves both policies: what it can prove does not fit is denied (gpu-memory, mandatory);
+what it cannot judge is reported with the reason (gpu-memory-unverified, advisory). Nothing passes
+silently because a number was missing.
+
+The numbers:
+* TP and PP from the server's command (plan.commands.read_flags), the fraction of GPU memory the
+  engine may use from --gpu-memory-utilization / --mem-fraction-static (else the engine default);
+* the GPU from the pod's nodeSelector or required node affinity on the GPU feature discovery labels
+  (nvidia.com/gpu.memory wins over the product), else the cluster default of the policy config, the
+  smallest one when leader and workers or affinity terms allow several;
+* the model from the inference.lws.dev/* annotations our components write (the full shape: weights,
+  KV cache for max-model-len tokens, runtime, by plan.sizing.estimate_memory), else from the parameter
+  count in the served model's name and the storage type from flags or name: then the weights per GPU
+  plus a fixed runtime overhead (runtimeOverheadGiB) must fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lws_guard import manifest
+from lws_guard.serving import DEFAULT_FRACTION, FRACTION_FLAG, Server, find_server, parameter_count, storage
+from lws_guard.settings import Settings
+from plan.annotations import GPU_RESOURCE, read_model_annotations
+from plan.rules import check_memory_fit
+from plan.sizing import MemoryEstimate, ModelShape, estimate_memory, weight_bytes
+from plan.units import MIB, fmt_gib
+
+KIND = "LeaderWorkerSet"
+ANNOTATIONS = "the inference.lws.dev/* annotations"
+
+
+@dataclass
+class Assessment:
+    denials: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Gpu:
+    label: str
+    bytes: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The whole model's weights and where their size comes from, for the weights-only check."""
+
+    total_bytes: float
+    description: str
+    upper_bound: bool = False
+
+
+def check_gpu_memory(resource_type: str, props: Mapping[str, Any], settings: Settings, *, name: str = "") -> list[str]:
+    return assess(resource_type, props, settings, name=name).denials
+
+
+def check_gpu_memory_unverified(
+    resource_type: str, props: Mapping[str, Any], settings: Settings, *, name: str = ""
+) -> list[str]:
+    return assess(resource_type, props, settings, name=name).unverified
+
+
+def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, name: str = "") -> Assessment:
+    result = Assessment()
+    if not manifest.is_lws(resource_type, props):
+        return result
+    who = manifest.display(KIND, props, name)
+
+    def unverified(reason: str) -> Assessment:
+        result.unverified.append(f"{who}: cannot verify that the model fits in GPU memory: {reason}")
+        return result
+
+    if not manifest.pod_gpus(manifest.leader_spec(props)) and not manifest.pod_gpus(manifest.worker_spec(props)):
+        return unverified(f"no container of the leader or workers requests {GPU_RESOURCE}")
+    server = find_server(props)
+    if server is None:
+        return unverified(
+            "no container runs a vLLM or SGLang server (no --model, --model-path or tensor-parallel flag "
+            "in the leader's or workers' command)"
+        )
+    degrees = _degrees(server)
+    if isinstance(degrees, str):
+        return unverified(degrees)
+    tp, pp = degrees
+    fraction = server.flags.number("fraction")
+    utilization = DEFAULT_FRACTION[server.engine] if fraction is None else fraction
+    if not 0.0 < utilization <= 1.0:
+        return unverified(f"{FRACTION_FLAG[server.engine]} is {utilization:g}, not a fraction in (0, 1]")
+    gpu = resolve_gpu(props, settings)
+    if isinstance(gpu, str):
+        return unverified(gpu)
+
+    facts = read_model_annotations(manifest.annotations_of(props))
+    if facts is not None:
+        max_len = facts.max_model_len or server.flags.integer("context")
+        if max_len:
+            estimate = estimate_memory(
+                facts.shape,
+                tensor_parallel=tp,
+                pipeline_parallel=pp,
+                gpu_bytes=gpu.bytes,
+                utilization=utilization,
+                max_model_len=max_len,
+                kv_sequences=facts.kv_sequences,
+            )
+            findings = check_memory_fit(
+                estimate,
+                gpu_product=gpu.label,
+                tensor_parallel=tp,
+                pipeline_parallel=pp,
+                kv_tokens=max_len * facts.kv_sequences,
+            )
+            where = f" (GPU from {gpu.source}; model from {ANNOTATIONS})"
+            result.denials += [f"{who}: {f.message}{where}" for f in findings]
+            return result
+        weights = Weights(
+            weight_bytes(facts.shape),
+            f"{facts.shape.parameters / 1e9:g}B parameters in {facts.shape.dtype.value} from {ANNOTATIONS}",
+        )
+    else:
+        found = _weights_from_name(server)
+        if isinstance(found, str):
+            return unverified(found)
+        weights = found
+
+    estimate = MemoryEstimate(
+        gpu_bytes=gpu.bytes,
+        utilization=utilization,
+        weights=weights.total_bytes / (tp * pp),
+        kv_cache=0.0,
+        overhead=settings.runtime_overhead_bytes,
+        kv_bytes_per_token=math.inf,
+    )
+    if estimate.fits:
+        return result
+    message = (
+        f"needs {fmt_gib(estimate.needed)} per GPU with TP={tp} x PP={pp} ({fmt_gib(estimate.weights)} of "
+        f"weights: {weights.description}; {fmt_gib(estimate.overhead)} runtime overhead and minimum KV cache), "
+        f"but {gpu.label} has {fmt_gib(gpu.bytes)} x {utilization:.2f} = {fmt_gib(estimate.usable)} usable "
+        f"(GPU from {gpu.source})"
+    )
+    if weights.upper_bound:
+        return unverified(
+            message + "; that is an upper bound (experts share attention layers), so annotate "
+            "inference.lws.dev/parameters with the real count"
+        )
+    enough = _gpus_needed(weights.total_bytes, estimate.overhead, estimate.usable, tp * pp)
+    advice = f"use TP x PP >= {enough} or a larger GPU" if enough else "use a larger GPU or a quantized model"
+    result.denials.append(f"{who}: {message}; {advice}")
+    return result
+
+
+def _degrees(server: Server) -> tuple[int, int] | str:
+    """TP and PP of the server's command: 1 when the flag is absent, a reason when it is no number."""
+    found = []
+    for key, label in (("tensor", "tensor-parallel"), ("pipeline", "pipeline-parallel")):
+        raw = server.flags.values.get(key)
+        value = 1 if raw is None else server.flags.integer(key)
+        if value is None or value < 1:
+            return f"the {label} degree of container {server.container} is {raw!r}, not a positive number"
+        found.append(value)
+    return found[0], found[1]
+
+
+def _weights_from_name(server: Server) -> Weights | str:
+    model = server.flags.values.get("model")
+    if not model:
+        return f"container {server.container} names no model (--model / --model-path)"
+    count = parameter_count(model)
+    if count is None:
+        return (
+            f"the parameter count of model {model} is not in its name; add the inference.lws.dev/* "
+            "annotations (parameters, dtype, layers, attention-heads, kv-heads, head-dim)"
+        )
+    stored = storage(server.flags, model)
+    if stored.dtype is None:
+        return f"{stored.source} (model {model})"
+    # weight_bytes needs only the count and dtype (no embedding split without hidden and vocab sizes).
+    shape = ModelShape(count.parameters, stored.dtype, layers=0, attention_heads=0, kv_heads=0, head_dim=0)
+    size = f"{count.parameters / 1e9:g}B"
+    if count.upper_bound_only:
+        size = f"at most {size} ({count.experts} experts)"
+    return Weights(
+        weight_bytes(shape),
+        f"{size} parameters in {stored.label} (size from the model name {model}, {stored.label} {stored.source})",
+        upper_bound=count.upper_bound_only,
+    )
+
+
+def _gpus_needed(total_bytes: float, overhead: float, usable: float, gpus: int) -> int | None:
+    """The GPU count (doubling) at which the weights, split further, fit next to the overhead."""
+    candidate = gpus
+    while candidate < 1024:
+        candidate *= 2
+        if total_bytes / candidate + overhead <= usable:
+            return candidate
+    return None
+
+
+def resolve_gpu(props: Mapping[str, Any], settings: Settings) -> Gpu | str:
+    """The smallest GPU the group's GPU pods may land on, or why it is unknown."""
+    found: list[Gpu] = []
+    for pod in manifest.lws_pod_specs(props):
+        if not manifest.pod_gpus(pod.spec):
+            continue
+        selection = manifest.gpu_selection(pod.spec)
+        if selection.memory_mib is not None:
+            label = (
+                selection.products[0] if len(selection.products) == 1 else f"a GPU with {selection.memory_mib:.0f} MiB"
+            )
+            found.append(Gpu(label, selection.memory_mib * MIB, f"the {pod.role} {selection.source}"))
+            continue
+        products = selection.products or (settings.default_gpu,)
+        source = (
+            f"the {pod.role} {selection.source}"
+            if selection.products
+            else "the cluster default in the policy config (defaultGpu)"
+        )
+        for product in products:
+            memory = settings.gpu_bytes(product)
+            if memory is None:
+                return (
+                    f"GPU {product} (from {source}) has no known memory; add it to gpuMemoryMiB in the "
+                    "policy config (MiB, as in the nvidia.com/gpu.memory node label)"
+                )
+            found.append(Gpu(product, memory, source))
+    if not found:
+        return f"no pod requests {GPU_RESOURCE}"
+    return min(found, key=lambda gpu: gpu.bytes)
