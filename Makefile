@@ -22,10 +22,10 @@ destroy: setup
 	$(ENV) pulumi destroy --yes --stack $(STACK)
 
 lint: setup
-	$(ENV) ruff check . && ruff format --check . && mypy .
+	$(ENV) ruff check . && ruff format --check . && mypy
 
 test: setup  ## lint, type-check and every test, the real Pulumi engine included
-	$(ENV) ruff check . && ruff format --check . && mypy . && pytest
+	$(ENV) ruff check . && ruff format --check . && mypy && pytest
 
 bench: setup
 	$(ENV) for script in benchmarks/*.py; do python "$$script" || exit 1; done

@@ -21,7 +21,9 @@ VERSION = r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$"
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_attribute_docstrings=True
+    )
 
 
 # ---- cluster ---------------------------------------------------------------------------------
@@ -47,6 +49,7 @@ class LwsController(Model):
     image_repository: str | None = None
     """Controller image repository for a registry mirror; the tag is always `v<version>`."""
     namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "lws-system"
+    """Namespace of the controller (install mode)."""
     maintenance_window: bool = False
     """Declares an offline maintenance window: all LWS workloads are deleted before the upgrade."""
 
@@ -63,6 +66,7 @@ class Gpu(Model):
     memory_mib: Annotated[int, Field(gt=0)] | None = None
     """Memory per GPU in MiB (nvidia.com/gpu.memory); known products need none."""
     per_node: Annotated[int, Field(ge=1, le=16)] = 8
+    """GPUs per node; a pod never requests more."""
     node_memory_gib: Annotated[float, Field(gt=0)] | None = None
     """Allocatable memory of a GPU node; when given, pods must fit in it."""
 
@@ -71,9 +75,13 @@ class Rdma(Model):
     """NCCL over RDMA/RoCE: environment of every pod, and the secondary network."""
 
     nccl_ib_gid_index: int | None = None
+    """NCCL_IB_GID_INDEX (RoCE: usually 3)."""
     nccl_socket_ifname: str | None = None
+    """NCCL_SOCKET_IFNAME and GLOO_SOCKET_IFNAME, e.g. eth0."""
     nccl_ib_hca: str | None = None
+    """NCCL_IB_HCA, e.g. mlx5."""
     nccl_ib_tc: int | None = None
+    """NCCL_IB_TC (traffic class)."""
     multus_networks: str | None = None
     """Value of the k8s.v1.cni.cncf.io/networks annotation, e.g. kube-system/rdma-net."""
 
@@ -92,10 +100,13 @@ class OssStorage(Model):
     """An OSS bucket through Alibaba Cloud's CSI driver (ossplugin.csi.alibabacloud.com)."""
 
     bucket: str
+    """OSS bucket holding the weights."""
     endpoint: str
     """e.g. oss-cn-hangzhou-internal.aliyuncs.com"""
     path: str = "/"
+    """Directory in the bucket mounted at storage.mountPath."""
     mount_options: str = "-o umask=022 -o max_stat_cache_size=0 -o allow_other"
+    """ossfs options (otherOpts of the CSI volume)."""
     credentials_secret: str | None = None
     """An existing Secret with akId and akSecret. Without it the stack creates one from the secret
     config keys `ossAccessKeyId` and `ossAccessKeySecret`."""
@@ -103,17 +114,23 @@ class OssStorage(Model):
 
 class NfsStorage(Model):
     server: str
+    """NFS server address."""
     path: str
     access_mode: Literal["ReadOnlyMany", "ReadWriteMany"] = "ReadOnlyMany"
+    """Access mode of the PV and claim; pods always mount it read-only."""
 
 
 class Storage(Model):
     """Where model weights are read from: one volume mounted read-only on every pod."""
 
     oss: OssStorage | None = None
+    """Model volume on Alibaba Cloud OSS."""
     nfs: NfsStorage | None = None
+    """Model volume on NFS."""
     capacity_gi: Annotated[int, Field(ge=1)] = 1024
+    """Size of the PV and claim in GiB."""
     mount_path: str = "/models"
+    """Where every pod mounts the model volume (read-only)."""
     throughput_mib_per_second: Annotated[float, Field(ge=1)] = 500
     """Read throughput one pod gets (MiB/s, at least 1); sizes startup probes and the await timeout."""
 
@@ -133,16 +150,25 @@ class Toleration(Model):
 
 class Cluster(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL)]
+    """Name of the cluster profile."""
     kubernetes_version: Annotated[str, Field(pattern=VERSION)]
+    """Kubernetes minor version of the cluster, e.g. "1.31"; checked against the LWS release."""
     namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "inference"
+    """Namespace of the inference groups, their Services and the model claim."""
     lws: LwsController = LwsController()
+    """The LWS controller."""
     gpu: Gpu
+    """The GPU nodes the groups run on."""
     rdma: Rdma | None = None
+    """NCCL over RDMA/RoCE; omit for TCP."""
     storage: Storage = Storage()
+    """The model volume."""
     image_registry_mirror: str | None = None
     """Replaces the registry of every image, e.g. registry-vpc.cn-hangzhou.aliyuncs.com/mirror."""
     node_selector: dict[str, str] = {}
+    """Extra node labels every pod selects (nvidia.com/gpu.product is always set)."""
     tolerations: list[Toleration] = []
+    """Tolerations of every pod, e.g. for tainted GPU nodes."""
     scheduler_queue: str | None = None
     """Volcano queue of the groups (gang scheduling, one PodGroup per group)."""
     exclusive_topology: str | None = None
@@ -150,7 +176,9 @@ class Cluster(Model):
     allowed_namespaces: list[str] = []
     """Namespaces whose pods may call the serving port; empty means the release namespace only."""
     shm_base_gib: Annotated[float, Field(ge=0)] = 2.0
+    """/dev/shm floor per pod: this many GiB ..."""
     shm_per_gpu_gib: Annotated[float, Field(ge=0)] = 1.0
+    """... plus this many GiB per GPU of the pod."""
 
     @property
     def kubernetes_version_tuple(self) -> tuple[int, ...]:
@@ -181,17 +209,27 @@ class ModelCard(Model):
     """The model's architecture, from its config.json."""
 
     source: ModelSource
+    """Where the weights come from."""
     parameters_billion: Annotated[float, Field(gt=0)]
+    """Parameter count in billions, e.g. 32.76."""
     dtype: Dtype = Dtype.BF16
+    """How the weights are stored: bf16, fp16, fp8, awq-int4, gptq-int4."""
     layers: Annotated[int, Field(ge=1)]
+    """num_hidden_layers."""
     attention_heads: Annotated[int, Field(ge=1)]
+    """num_attention_heads; must divide by TP."""
     kv_heads: Annotated[int, Field(ge=1)]
+    """num_key_value_heads."""
     head_dim: Annotated[int, Field(ge=1)] | None = None
     """Defaults to hiddenSize / attentionHeads."""
     hidden_size: Annotated[int, Field(ge=1)] | None = None
+    """hidden_size."""
     vocab_size: Annotated[int, Field(ge=1)] | None = None
+    """vocab_size (embeddings stay 16-bit in quantized checkpoints)."""
     tied_embeddings: bool = False
+    """tie_word_embeddings."""
     context_length: Annotated[int, Field(ge=1)]
+    """max_position_embeddings: the longest context the model takes."""
 
     @model_validator(mode="after")
     def _heads(self) -> ModelCard:
@@ -211,8 +249,11 @@ class ModelCard(Model):
 
 class Autoscaling(Model):
     min_replicas: Annotated[int, Field(ge=1)] = 1
+    """Fewest groups."""
     max_replicas: Annotated[int, Field(ge=1)]
+    """Most groups."""
     target_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 80
+    """HPA target on the LWS scale subresource."""
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
@@ -223,28 +264,37 @@ class Autoscaling(Model):
 
 class Serving(Model):
     engine: Engine
+    """vllm (multi-node with Ray) or sglang."""
     image: str
     """Engine image with a pinned tag or digest, e.g. vllm/vllm-openai:v0.10.0."""
     replicas: Annotated[int, Field(ge=0)] = 1
     """Number of groups."""
     tensor_parallel: Annotated[int, Field(ge=1)] | None = None
+    """TP; derived when unset (inside a node, dividing the heads)."""
     pipeline_parallel: Annotated[int, Field(ge=1)] | None = None
+    """PP; derived when unset (across nodes)."""
     gpus_per_pod: Annotated[int, Field(ge=1)] | None = None
+    """GPUs per pod; default min(GPUs per node, TP x PP). Group size = TP x PP / this."""
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
     """vLLM only; default 0.90."""
     mem_fraction_static: Annotated[float, Field(gt=0, le=1)] | None = None
     """SGLang only; default 0.88."""
     max_num_seqs: Annotated[int, Field(ge=1)] = 256
+    """Concurrent sequences (vLLM --max-num-seqs, SGLang --max-running-requests)."""
     max_model_len: Annotated[int, Field(ge=1)] | None = None
     """Defaults to the model's context length."""
     kv_cache_sequences: Annotated[int, Field(ge=1)] = 1
     """How many sequences of maxModelLen tokens the KV cache must hold at once."""
     extra_args: list[str] = []
+    """Further engine arguments; flags the plan sets (TP, PP, memory, context) are refused here."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    """Serving port of the leader and its Service."""
     autoscaling: Autoscaling | None = None
+    """An HPA that adds and removes whole groups."""
     restart_policy: Literal["RecreateGroupOnPodRestart", "RecreateGroupAfterStart", "None"] | None = None
     """Default: RecreateGroupAfterStart where the LWS version has it, else RecreateGroupOnPodRestart."""
     rollout_partition: Annotated[int, Field(ge=0)] | None = None
+    """Rolling update partition (LWS >= 0.7)."""
 
     @model_validator(mode="after")
     def _engine_fraction(self) -> Serving:
@@ -265,14 +315,18 @@ class Deployment(Model):
     """One model served by one LeaderWorkerSet."""
 
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
+    """Name of the LeaderWorkerSet, its Service and the served model."""
     model: ModelCard
+    """The model's architecture and source."""
     serving: Serving
+    """How it is served."""
 
 
 class Target(Model):
     """Where the stack applies: a cluster (kubeconfig or context) or a directory of rendered YAML."""
 
     render_dir: str | None = None
+    """Write YAML into this directory instead of applying (no cluster needed)."""
     context: str | None = None
     """A context of the ambient kubeconfig; a kubeconfig's content goes in the secret key `kubeconfig`."""
 
@@ -285,8 +339,11 @@ class Target(Model):
 
 class StackConfig(Model):
     target: Target = Target()
+    """Where the stack applies."""
     cluster: Cluster
+    """The cluster profile."""
     models: list[Deployment] = []
+    """One LeaderWorkerSet per model."""
 
     @field_validator("models")
     @classmethod

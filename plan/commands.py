@@ -214,3 +214,16 @@ def _vllm_serve_model(tokens: Sequence[str]) -> str | None:
         if token.endswith("vllm") and tokens[i + 1] == "serve" and not tokens[i + 2].startswith("-"):
             return tokens[i + 2]
     return None
+
+
+_PLANNED = {
+    Engine.VLLM: ("--port", "--host", "--served-model-name", "--max-num-seqs", "--distributed-executor-backend"),
+    Engine.SGLANG: ("--port", "--host", "--served-model-name", "--max-running-requests", "--dist-init-addr",
+                    "--node-rank"),
+}  # fmt: skip
+
+
+def planned_flags_in(engine: Engine, args: Sequence[str]) -> list[str]:
+    """Flags in `args` that the plan sets itself: repeating them would override the sized numbers."""
+    planned = {name for names in _FLAGS[engine].values() for name in names} | set(_PLANNED[engine])
+    return sorted({arg.partition("=")[0] for arg in args if arg.partition("=")[0] in planned})

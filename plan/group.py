@@ -168,6 +168,7 @@ def plan_group(
         )
     at("serving.image", rules.check_image_pinned(serving.image))
     at("serving.extraArgs", rules.check_env_expansion("extraArgs", serving.extra_args))
+    at("serving.extraArgs", rules.check_extra_args(serving.engine, serving.extra_args))
     fraction_key = "gpuMemoryUtilization" if serving.engine is Engine.VLLM else "memFractionStatic"
     at(f"serving.{fraction_key}", rules.check_utilization(serving.memory_fraction, fraction_key))
 

@@ -18,7 +18,7 @@ from plan.catalog import (
     LwsFeature,
     lws_supports,
 )
-from plan.commands import unexpanded_lws_references
+from plan.commands import planned_flags_in, unexpanded_lws_references
 from plan.sizing import MemoryEstimate
 from plan.units import fmt_gib
 
@@ -308,5 +308,18 @@ def check_controller_upgrade(
             "`pulumi up`), uninstall the controller (set cluster.lws.mode to none and run `pulumi up`; the CRD "
             "is kept), then install the new version. To let one run do all of it, declare the window: "
             "`pulumi config set --path cluster.lws.maintenanceWindow true`",
+        )
+    ]
+
+
+def check_extra_args(engine: Engine, extra_args: Sequence[str]) -> list[Finding]:
+    overridden = planned_flags_in(engine, extra_args)
+    if not overridden:
+        return []
+    return [
+        Finding(
+            "parallelism",
+            f"{', '.join(overridden)} would override what the plan sized and checked; set the matching "
+            "serving key (tensorParallel, pipelineParallel, gpuMemoryUtilization, maxModelLen, ...) instead",
         )
     ]

@@ -18,6 +18,7 @@ that need a multi-node group but not realistic numbers.
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from typing import Any
 
@@ -169,7 +170,7 @@ def set_path(config: Config, key: str, value: Any) -> Config:
     result = copy.deepcopy(config)
     node: Any = result
     parts = path_parts(key)
-    for part, following in zip(parts, parts[1:], strict=False):
+    for part, following in itertools.pairwise(parts):
         if isinstance(part, str) and part not in node:
             node[part] = [] if isinstance(following, int) else {}
         elif isinstance(part, int) and part == len(node):

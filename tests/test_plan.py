@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from config.load import parse
+from plan.annotations import read_model_annotations
 from plan.catalog import BYTES_PER_PARAMETER, Dtype, Engine
 from plan.commands import SGLANG_DIST_PORT, VLLM_MULTINODE_SCRIPT, read_flags
 from plan.group import GroupPlan, PlanError, Problem, StackPlan, mirror_image, plan_stack
@@ -99,9 +100,12 @@ def test_cce_example_resources_satisfy_the_plans_floors() -> None:
 
     seed_shm, seed_limit = 15 * GIB, 1124 * GIB
     floor = shm_floor_bytes(8)
-    assert check_shared_memory(
-        container="vllm-leader", medium="Memory", size_bytes=seed_shm, memory_limit=seed_limit, floor=floor
-    ) == []
+    assert (
+        check_shared_memory(
+            container="vllm-leader", medium="Memory", size_bytes=seed_shm, memory_limit=seed_limit, floor=floor
+        )
+        == []
+    )
     assert floor <= group.shm_bytes <= seed_shm
     assert group.shm_bytes < group.pod_memory_bytes <= seed_limit
     seed_shape = GroupShape(Engine.VLLM, tensor_parallel=8, pipeline_parallel=2, group_size=2,
@@ -131,9 +135,12 @@ def test_ack_example_resources_satisfy_the_plans_floors() -> None:
     group = only_group(ack_qwen3_32b())
 
     # The ACK example gives each 1-GPU pod 15Gi of /dev/shm inside a 24Gi limit.
-    assert check_shared_memory(
-        container="vllm-leader", medium="Memory", size_bytes=15 * GIB, memory_limit=24 * GIB, floor=group.shm_bytes
-    ) == []
+    assert (
+        check_shared_memory(
+            container="vllm-leader", medium="Memory", size_bytes=15 * GIB, memory_limit=24 * GIB, floor=group.shm_bytes
+        )
+        == []
+    )
     seed_shape = GroupShape(Engine.SGLANG, tensor_parallel=2, pipeline_parallel=1, group_size=2,
                             leader_gpus=1, worker_gpus=1, nnodes="$(LWS_GROUP_SIZE)")  # fmt: skip
     assert check_parallelism(seed_shape) == []
@@ -427,12 +434,7 @@ def test_quantized_weights_keep_embeddings_in_16_bits() -> None:
 
 
 def test_bytes_per_parameter_order() -> None:
-    assert (
-        BYTES_PER_PARAMETER[Dtype.BF16]
-        > BYTES_PER_PARAMETER[Dtype.FP8]
-        > BYTES_PER_PARAMETER[Dtype.INT4_AWQ]
-        > 0.5
-    )
+    assert BYTES_PER_PARAMETER[Dtype.BF16] > BYTES_PER_PARAMETER[Dtype.FP8] > BYTES_PER_PARAMETER[Dtype.INT4_AWQ] > 0.5
 
 
 def test_more_gpus_need_less_memory_each() -> None:
@@ -675,3 +677,39 @@ def test_read_flags_never_fails_on_odd_numbers() -> None:
 
     assert flags.integer("tensor") is None
     assert flags.number("fraction") is None
+
+
+def test_model_annotations_round_trip_and_reject_odd_numbers() -> None:
+    group = only_group(ack_qwen3_32b())
+
+    facts = read_model_annotations(group.annotations)
+    assert facts is not None
+    assert (facts.shape.layers, facts.shape.attention_heads, facts.shape.kv_heads) == (64, 64, 8)
+    assert facts.shape.head_dim == 128
+    assert facts.max_model_len == 40960
+    odd = {**group.annotations, "inference.lws.dev/layers": "²"}
+    assert read_model_annotations(odd) is None
+
+
+# ---- model source ---------------------------------------------------------------------------------
+
+
+def test_a_model_path_needs_a_model_volume() -> None:
+    raw = delete_path(ack_qwen3_32b(), "cluster.storage.oss")
+
+    assert messages_at(refusal(raw), "models[0].model.source.path")
+
+
+def test_a_hugging_face_model_needs_no_volume() -> None:
+    raw = set_path(delete_path(ack_qwen3_32b(), "cluster.storage.oss"), "models[0].model.source",
+                   {"huggingFace": "Qwen/Qwen3-32B"})  # fmt: skip
+
+    assert only_group(raw).model_path == "Qwen/Qwen3-32B"
+
+
+@pytest.mark.parametrize(("engine", "flag"), [("vllm", "--tensor-parallel-size=4"), ("sglang", "--tp")])
+def test_extra_args_may_not_override_the_planned_parallelism(engine: str, flag: str) -> None:
+    raw = set_path(ack_qwen3_32b(engine), "models[0].serving.extraArgs", [flag, "4"] if "=" not in flag else [flag])
+    problems = refusal(raw)
+    found = messages_at(problems, "models[0].serving.extraArgs")
+    assert found and flag.split("=")[0] in found[0]

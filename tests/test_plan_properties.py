@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 
 from config.load import ConfigError, parse
@@ -42,7 +42,11 @@ HEADS = [8, 12, 16, 24, 28, 32, 40, 48, 64, 96, 128]
 VERSIONS = [("1.27", "0.6.1"), ("1.31", "0.6.1"), ("1.31", "0.7.0"), ("1.33", "0.7.0"), ("1.34", "0.8.0"),
             ("1.35", "0.9.0"), ("1.36", "0.10.0")]  # fmt: skip
 IMAGES = {
-    "vllm": ["vllm/vllm-openai:v0.10.0", "registry.local:5000/vllm/vllm-openai:v0.9.2", "vllm/vllm-openai@sha256:" + "0" * 64],
+    "vllm": [
+        "vllm/vllm-openai:v0.10.0",
+        "registry.local:5000/vllm/vllm-openai:v0.9.2",
+        "vllm/vllm-openai@sha256:" + "0" * 64,
+    ],
     "sglang": ["lmsysorg/sglang:v0.4.10.post2-cu126", "registry.local:5000/sglang@sha256:" + "1" * 64],
 }
 HARMLESS_ARGS = [[], ["--trust-remote-code"], ["--enable-prefix-caching"], ["--served-model-name", "alias"]]
@@ -79,7 +83,10 @@ def valid_stacks(draw: st.DrawFn) -> Json:
         "name": "c",
         "kubernetesVersion": kubernetes,
         "lws": {"version": lws},
-        "gpu": {"product": draw(st.sampled_from(sorted(GPU_MEMORY_MIB))), "perNode": draw(st.sampled_from([1, 2, 4, 8]))},
+        "gpu": {
+            "product": draw(st.sampled_from(sorted(GPU_MEMORY_MIB))),
+            "perNode": draw(st.sampled_from([1, 2, 4, 8])),
+        },
         "storage": {
             "nfs": {"server": "10.0.0.2", "path": "/models"},
             "throughputMibPerSecond": draw(st.floats(50, 5000)),
@@ -254,9 +261,7 @@ def test_mutated_configs_fail_only_with_config_or_plan_errors(raw: Json) -> None
     assert_fails_cleanly(raw)
 
 
-@pytest.mark.parametrize(
-    "value", [float("inf"), 1e-320, 10**30, 2**64], ids=["inf", "denormal", "1e30", "2**64"]
-)
+@pytest.mark.parametrize("value", [float("inf"), 1e-320, 10**30, 2**64], ids=["inf", "denormal", "1e30", "2**64"])
 @pytest.mark.parametrize(
     "key",
     [

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from lws_guard import manifest
+from lws_guard.serving import flags_of
 from lws_guard.settings import Settings
-from plan.commands import read_flags
 from plan.rules import check_image_pinned
 
 SHARED_VOLUME_SOURCES = ("persistentVolumeClaim", "nfs", "csi")
@@ -58,7 +58,7 @@ def check_leader_probe(
 
 
 def is_inference_container(container: Mapping[str, Any]) -> bool:
-    return manifest.gpus(container) > 0 or read_flags(manifest.command(container)).engine is not None
+    return manifest.gpus(container) > 0 or flags_of(manifest.command(container)).engine is not None
 
 
 def check_model_volume_readonly(
@@ -108,7 +108,7 @@ def check_model_pv_reclaim(
 ) -> list[str]:
     if manifest.kind_of(resource_type, props) != "PersistentVolume":
         return []
-    spec = manifest.mapping(props.get("spec"))
+    spec = manifest.mapping(manifest.dig(props, "spec"))
     driver = manifest.text(manifest.dig(spec, "csi", "driver"))
     backend = driver if driver in MODEL_PV_DRIVERS else ("nfs" if isinstance(spec.get("nfs"), Mapping) else None)
     policy = manifest.text(spec.get("persistentVolumeReclaimPolicy"))

@@ -8,8 +8,9 @@ serves: `--model Meta-Llama-3.1-405B-Instruct`, `--model-path /models/Qwen3-32B`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from lws_guard import manifest
@@ -36,6 +37,17 @@ class Server:
         return self.flags.engine
 
 
+def flags_of(command: Sequence[str]) -> ServeFlags:
+    """read_flags, memoized: one LeaderWorkerSet is read by several policies, and every group of a
+    stack usually repeats the same commands. (ServeFlags is never modified after parsing.)"""
+    return _read_flags(tuple(command))
+
+
+@lru_cache(maxsize=2048)
+def _read_flags(command: tuple[str, ...]) -> ServeFlags:
+    return read_flags(command)
+
+
 def is_server(flags: ServeFlags) -> bool:
     """A command that starts a server: it names a model or a TP degree. (A vLLM worker only joins
     the leader's Ray cluster; its command mentions vllm but carries neither.)"""
@@ -46,7 +58,7 @@ def find_server(props: Mapping[str, Any]) -> Server | None:
     """The first server container of the leader, else of the workers."""
     for pod in manifest.lws_pod_specs(props):
         for container in manifest.containers(pod.spec):
-            flags = read_flags(manifest.command(container))
+            flags = flags_of(manifest.command(container))
             if is_server(flags):
                 return Server(manifest.container_name(container), pod.role, flags)
     return None
@@ -58,7 +70,7 @@ def worker_servers(props: Mapping[str, Any]) -> list[Server]:
         return []
     found = []
     for container in manifest.containers(manifest.worker_spec(props)):
-        flags = read_flags(manifest.command(container))
+        flags = flags_of(manifest.command(container))
         if is_server(flags):
             found.append(Server(manifest.container_name(container), "worker", flags))
     return found

@@ -90,9 +90,9 @@ def inspect_controller(resource_type: str, props: Mapping[str, Any]) -> Controll
             if manifest.text(container.get("imagePullPolicy")) == "Always":
                 always.append(f"container {name} ({image})")
 
-    if resource_type in HELM_TYPES and _is_lws_chart(manifest.text(props.get("chart")) or ""):
-        chart = manifest.text(props.get("chart")) or ""
-        version = manifest.text(props.get("version"))
+    if resource_type in HELM_TYPES and _is_lws_chart(manifest.text(manifest.dig(props, "chart")) or ""):
+        chart = manifest.text(manifest.dig(props, "chart")) or ""
+        version = manifest.text(manifest.dig(props, "version"))
         if version is not None or chart.startswith(("oci://", "http://", "https://")):
             claims.append(VersionClaim(f"chart {chart} version {version or '<none>'}", version))
         values = manifest.mapping(manifest.dig(props, "values", "image", "manager"))

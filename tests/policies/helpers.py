@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from lws_guard.settings import Settings
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
@@ -19,8 +20,6 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import unknown_checking_proxy
-
-from lws_guard.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
@@ -117,7 +116,11 @@ def run_resource_policy(
         {},
     )
     reported: list[str] = []
-    policy.validate(args, lambda message, urn=None: reported.append(message))
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append(message)
+
+    policy.validate(args, report)
     return reported
 
 
@@ -139,5 +142,9 @@ def run_stack_policy(
         for index, obj in enumerate(objs)
     ]
     reported: list[str] = []
-    policy.validate(StackValidationArgs(resources, dict(config or {})), lambda message, urn=None: reported.append(message))
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append(message)
+
+    policy.validate(StackValidationArgs(resources, dict(config or {})), report)
     return reported

@@ -9,6 +9,7 @@ from lws_guard.advisories import (
     check_model_volume_readonly,
 )
 from lws_guard.settings import Settings
+
 from tests.policies.helpers import LEADER, LWS, WORKER, Obj, delete_in, one, set_in, type_token
 
 DEFAULT = Settings()
@@ -18,7 +19,8 @@ def test_cce_seed_latest_image_is_flagged() -> None:
     messages = check_image_pinned_policy(LWS, one("cce_llama405b"), DEFAULT)
     assert len(messages) == 2
     assert messages[0].startswith(
-        "LeaderWorkerSet llama-405b: container leader (leader): image vllm/vllm-openai:latest is not pinned (tag latest)"
+        "LeaderWorkerSet llama-405b: container leader (leader): "
+        "image vllm/vllm-openai:latest is not pinned (tag latest)"
     )
 
 
@@ -106,7 +108,8 @@ def test_model_pv_reclaim_delete_is_flagged() -> None:
     pv = set_in(one("ack_oss_model_volume", "PersistentVolume"), "spec.persistentVolumeReclaimPolicy", "Delete")
     [message] = check_model_pv_reclaim(type_token(pv), pv, DEFAULT)
     assert message.startswith(
-        "PersistentVolume llm-model: the ossplugin.csi.alibabacloud.com model volume has persistentVolumeReclaimPolicy Delete"
+        "PersistentVolume llm-model: the ossplugin.csi.alibabacloud.com model volume has "
+        "persistentVolumeReclaimPolicy Delete"
     )
 
 
@@ -121,6 +124,6 @@ def test_nfs_pv_delete_flagged_and_other_pvs_ignored() -> None:
     nfs = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "models"},
            "spec": {"nfs": {"server": "s", "path": "/p"}, "persistentVolumeReclaimPolicy": "Delete"}}  # fmt: skip
     assert "the nfs model volume" in check_model_pv_reclaim(type_token(nfs), nfs, DEFAULT)[0]
-    disk = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "disk"},
-            "spec": {"csi": {"driver": "diskplugin.csi.alibabacloud.com"}, "persistentVolumeReclaimPolicy": "Delete"}}  # fmt: skip
+    disk_spec = {"csi": {"driver": "diskplugin.csi.alibabacloud.com"}, "persistentVolumeReclaimPolicy": "Delete"}
+    disk = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "disk"}, "spec": disk_spec}
     assert check_model_pv_reclaim(type_token(disk), disk, DEFAULT) == []

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from lws_guard.gpu_memory import assess, check_gpu_memory, check_gpu_memory_unverified
 from lws_guard.settings import Settings
+
 from tests.policies.helpers import LEADER, LWS, WORKER, Obj, delete_in, floats, one, set_in
 
 H100 = Settings.from_config({"defaultGpu": "NVIDIA-H100-80GB-HBM3"})
@@ -195,9 +195,7 @@ def test_vllm_serve_positional_model() -> None:
 
 
 def test_utilization_flag_is_used() -> None:
-    obj = with_leader_command(
-        ack("vllm"), vllm_leader("--model /models/Qwen3-32B -tp 2 --gpu-memory-utilization 0.5")
-    )
+    obj = with_leader_command(ack("vllm"), vllm_leader("--model /models/Qwen3-32B -tp 2 --gpu-memory-utilization 0.5"))
     [message] = check_gpu_memory(LWS, obj, L20)
     assert "NVIDIA-L20 has 45.0 GiB x 0.50 = 22.5 GiB usable" in message
 

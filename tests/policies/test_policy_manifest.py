@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
 from lws_guard import manifest
 from lws_guard.serving import find_server, parameter_count, storage
+
 from plan.catalog import Dtype
 from plan.commands import read_flags
 from tests.policies.helpers import LWS, one
@@ -81,7 +83,7 @@ def test_gpu_selection_from_node_selector() -> None:
     assert manifest.gpu_selection({"nodeSelector": {"nvidia.com/gpu.memory": "46068"}}).memory_mib == 46068
 
 
-def affinity(*terms: list[dict[str, object]]) -> dict[str, object]:
+def affinity(*terms: list[dict[str, Any]]) -> dict[str, Any]:
     node_terms = [{"matchExpressions": list(term)} for term in terms]
     return {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
         "nodeSelectorTerms": node_terms}}}}  # fmt: skip

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from lws_guard.pack import PACK_NAME, resource_policies, stack_policies
+from lws_guard.settings import POLICY_KEYS
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from lws_guard.pack import PACK_NAME, resource_policies, stack_policies
-from lws_guard.settings import POLICY_KEYS
 from tests.policies.helpers import LEADER, load, one, run_resource_policy, run_stack_policy, set_in
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"

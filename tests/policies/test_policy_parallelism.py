@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from lws_guard.parallelism import check_parallelism_policy
 from lws_guard.settings import Settings
+
 from tests.policies.helpers import LEADER, LWS, WORKER, Obj, delete_in, floats, one, set_in
 
 DEFAULT = Settings()

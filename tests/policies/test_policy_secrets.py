@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from lws_guard.secrets import check_no_plaintext_secrets, is_credential_name
 from lws_guard.settings import Settings
+
 from tests.policies.helpers import LWS, Obj, one, set_in, type_token
 
 DEFAULT = Settings()

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-
 from lws_guard.pack import DRAINED_POLICY, RESOURCE_RULES
 from lws_guard.settings import POLICY_KEYS, PROPERTIES, Settings, schema_properties
+
 from plan.catalog import GPU_MEMORY_MIB
 from plan.units import GIB, MIB
 from tests.policies.helpers import CONFIG_DIR
@@ -96,7 +96,7 @@ def test_config_file_matches_the_schemas(stack: str) -> None:
             expected = _JSON_TYPES[properties[key]["type"]]
             assert isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
             if key == "gpuMemoryMiB":
-                assert all(isinstance(v, int) and v > 0 for v in value.values())
+                assert isinstance(value, dict) and all(isinstance(v, int) and v > 0 for v in value.values())
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -117,7 +117,11 @@ def test_shared_keys_agree_across_policies(stack: str) -> None:
 
 @pytest.mark.parametrize(
     ("stack", "gpu", "lws"),
-    [("dev", "NVIDIA-H100-80GB-HBM3", "0.7.0"), ("ack", "NVIDIA-L20", "0.7.0"), ("cce", "NVIDIA-H100-80GB-HBM3", "0.6.1")],
+    [
+        ("dev", "NVIDIA-H100-80GB-HBM3", "0.7.0"),
+        ("ack", "NVIDIA-L20", "0.7.0"),
+        ("cce", "NVIDIA-H100-80GB-HBM3", "0.6.1"),
+    ],
 )
 def test_stack_facts(stack: str, gpu: str, lws: str) -> None:
     config = load_config(stack)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from lws_guard.settings import Settings
 from lws_guard.shared_memory import check_shared_memory_policy
+
 from tests.policies.helpers import LEADER, LWS, WORKER, Obj, delete_in, floats, one, set_in
 
 DEFAULT = Settings()
@@ -100,5 +100,9 @@ def test_worker_template_alone_is_checked_once() -> None:
 
 
 def test_other_kinds_are_ignored() -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"resources": {"limits": {"nvidia.com/gpu": 1}}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "spec": {"containers": [{"resources": {"limits": {"nvidia.com/gpu": 1}}}]},
+    }
     assert check_shared_memory_policy("kubernetes:core/v1:Pod", pod, DEFAULT) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from lws_guard.settings import Settings
 from lws_guard.upgrade import (
     StackResource,
@@ -12,6 +11,7 @@ from lws_guard.upgrade import (
     inspect_controller,
     normalized,
 )
+
 from tests.policies.helpers import LWS, Obj, load, one, set_in, type_token
 
 PINNED_070 = Settings.from_config({"lwsVersion": "0.7.0"})

@@ -1,0 +1,82 @@
+"""What our components deploy passes the pack: objects rendered by plan.manifests from the example
+stacks (tests/factories.py), as plain dicts and with numbers as floats, as the engine sends them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from lws_guard.gpu_memory import assess
+from lws_guard.pack import RESOURCE_RULES
+from lws_guard.settings import Settings
+from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
+
+from config.load import parse
+from plan.group import GroupPlan, plan_stack
+from plan.manifests import OssVolume, Placement, controller_values, leader_worker_set, model_volume
+from tests import factories
+from tests.policies.helpers import LWS, floats, settings_for
+
+STACKS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
+    "cce-llama-405b": (factories.cce_llama405b, "cce"),
+    "ack-qwen3-vllm": (lambda: factories.ack_qwen3_32b("vllm"), "ack"),
+    "ack-qwen3-sglang": (lambda: factories.ack_qwen3_32b("sglang"), "ack"),
+    "tiny-vllm": (lambda: factories.tiny_model("vllm"), "dev"),
+    "tiny-sglang": (lambda: factories.tiny_model("sglang"), "dev"),
+}
+
+
+def rendered(example: str) -> tuple[GroupPlan, dict[str, Any]]:
+    config = parse(STACKS[example][0]())
+    [group] = plan_stack(config).groups
+    placement = Placement(
+        namespace="inference",
+        claim_name="models" if config.cluster.storage.oss or config.cluster.storage.nfs else None,
+        mount_path=config.cluster.storage.mount_path,
+        hf_token_secret="hf-token",
+    )
+    return group, leader_worker_set(group, placement)
+
+
+@pytest.mark.parametrize("example", sorted(STACKS))
+@pytest.mark.parametrize("as_floats", [False, True])
+def test_rendered_groups_pass_every_policy(example: str, as_floats: bool) -> None:
+    _, lws = rendered(example)
+    obj = floats(lws) if as_floats else lws
+    stack = STACKS[example][1]
+    for rule in RESOURCE_RULES:
+        assert rule.check(LWS, obj, settings_for(stack, rule.name), name=example) == [], rule.name
+
+
+@pytest.mark.parametrize("example", sorted(STACKS))
+def test_rendered_groups_use_the_annotated_shape(example: str) -> None:
+    """The annotations carry the full shape: the pack reproduces the plan's own estimate."""
+    group, lws = rendered(example)
+    cramped = Settings.from_config({"gpuMemoryMiB": {group.gpu_product: 1024}})
+    [message] = assess(LWS, lws, cramped).denials
+    assert f"with TP={group.parallelism.tensor} x PP={group.parallelism.pipeline}" in message
+    assert f"of KV cache for {group.max_model_len} tokens" in message
+    assert "model from the inference.lws.dev/* annotations" in message
+
+
+def test_controller_chart_values_pass() -> None:
+    chart = {
+        "chart": "oci://registry.k8s.io/lws/charts/lws",
+        "version": "0.7.0",
+        "values": controller_values("0.7.0", None),
+    }
+    for rule in RESOURCE_RULES:
+        assert rule.check("kubernetes:helm.sh/v4:Chart", chart, settings_for("ack", rule.name)) == []
+
+
+def test_model_volume_passes() -> None:
+    source = OssVolume("bucket", "oss-cn-hangzhou-internal.aliyuncs.com", "/", "-o allow_other", "oss", "inference")
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", **model_volume("models", 1024, source)}
+    for rule in RESOURCE_RULES:
+        assert rule.check("kubernetes:core/v1:PersistentVolume", volume, settings_for("ack", rule.name)) == []
+
+
+def test_rendered_stack_passes_the_stack_policy() -> None:
+    resources = [StackResource(LWS, rendered(example)[1], example) for example in STACKS]
+    assert check_no_online_upgrade_drained(resources, settings_for("ack", "no-online-upgrade-drained")) == []
