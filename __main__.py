@@ -6,21 +6,14 @@ config that cannot work stops here with one line per problem, each naming its co
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
-import pulumi_kubernetes as k8s
 
-from components.inference_group import Autoscaling, InferenceGroup, InferenceGroupArgs
-from components.lws_controller import LwsController, LwsControllerArgs
-from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
+from components.stack import deploy
 from config.load import ConfigError, from_pulumi
-from config.model import Cluster, StackConfig
-from plan.group import PlanError, StackPlan, plan_stack
-from plan.manifests import NfsVolume, OssVolume, Placement
+from plan.group import PlanError, plan_stack
 
 
-def load() -> tuple[StackConfig, dict[str, Any], StackPlan]:
+def main() -> None:
     try:
         config, secrets = from_pulumi()
         plan = plan_stack(config)
@@ -28,92 +21,11 @@ def load() -> tuple[StackConfig, dict[str, Any], StackPlan]:
         raise pulumi.RunError(f"the stack config cannot work; nothing was applied:\n{error}") from None
     for advisory in plan.advisories:
         pulumi.log.warn(str(advisory))
-    return config, secrets, plan
-
-
-def provider(config: StackConfig, secrets: dict[str, Any]) -> k8s.Provider:
-    target = config.target
-    if target.render_dir:
-        return k8s.Provider("cluster", render_yaml_to_directory=target.render_dir)
-    return k8s.Provider("cluster", context=target.context, kubeconfig=secrets.get("kubeconfig"))
-
-
-def storage_args(cluster: Cluster, secrets: dict[str, Any], render: bool) -> ModelStorageArgs:
-    storage, namespace = cluster.storage, cluster.namespace
-    source: OssVolume | NfsVolume | None = None
-    credentials = None
-    if storage.oss:
-        oss = storage.oss
-        secret = oss.credentials_secret or "oss-model-credentials"
-        source = OssVolume(oss.bucket, oss.endpoint, oss.path, oss.mount_options, secret, namespace)
-        if not oss.credentials_secret:
-            missing = [k for k in ("ossAccessKeyId", "ossAccessKeySecret") if k not in secrets]
-            if missing:
-                raise pulumi.RunError(
-                    "cluster.storage.oss.credentialsSecret: not set, so the stack creates the Secret from "
-                    f"{' and '.join(missing)}; set them with `pulumi config set --secret <key>`"
-                )
-            credentials = OssCredentials(secrets["ossAccessKeyId"], secrets["ossAccessKeySecret"])
-    elif storage.nfs:
-        source = NfsVolume(storage.nfs.server, storage.nfs.path, storage.nfs.access_mode)
-    return ModelStorageArgs(namespace, storage.capacity_gi, source, credentials, secrets.get("hfToken"), not render)
-
-
-def main() -> None:
-    config, secrets, plan = load()
-    cluster = config.cluster
-    render = bool(config.target.render_dir)
-    opts = pulumi.ResourceOptions(provider=provider(config, secrets))
-
-    lws = cluster.lws
-    controller = LwsController(
-        "lws",
-        LwsControllerArgs(lws.mode.value, lws.version, lws.chart, lws.namespace, lws.image_repository,
-                          lws.maintenance_window),
-        opts,
-    )  # fmt: skip
-    namespace = k8s.core.v1.Namespace(
-        "namespace",
-        metadata={"name": cluster.namespace},
-        # Deleting a namespace deletes everything in it, model claims included: keep it.
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
-    )
-    storage = ModelStorage("models", storage_args(cluster, secrets, render), pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(depends_on=[namespace])))  # fmt: skip
-    by_name = {d.name: d for d in config.models}
-    for group in plan.groups:
-        scaling = by_name[group.name].serving.autoscaling
-        placement = Placement(
-            namespace=cluster.namespace,
-            claim_name=storage.claim_name,
-            mount_path=cluster.storage.mount_path,
-            node_selector=cluster.node_selector,
-            tolerations=[t.model_dump(exclude_none=True) for t in cluster.tolerations],
-            scheduler_queue=cluster.scheduler_queue,
-            exclusive_topology=cluster.exclusive_topology,
-            nccl_env=cluster.rdma.env() if cluster.rdma else {},
-            multus_networks=cluster.rdma.multus_networks if cluster.rdma else None,
-            hf_token_secret=storage.hf_token_secret,
-        )
-        workload = InferenceGroup(
-            group.name,
-            InferenceGroupArgs(
-                group,
-                placement,
-                tuple(cluster.allowed_namespaces),
-                Autoscaling(scaling.min_replicas, scaling.max_replicas, scaling.target_cpu_utilization)
-                if scaling
-                else None,
-            ),
-            # Depending on the controller's resources: destroy deletes the groups before the controller
-            # and its webhooks, which must still be there to finalize them.
-            pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=controller.ready.apply(lambda r: [*r, storage]))
-            ),
-        )
-        pulumi.export(f"{group.name}.url", workload.url)
-        pulumi.export(f"{group.name}.plan", workload.plan)
-    pulumi.export("lwsVersion", controller.version)
+    deployed = deploy(config, secrets, plan)
+    for name, group in deployed.groups.items():
+        pulumi.export(f"{name}.url", group.url)
+        pulumi.export(f"{name}.plan", group.plan)
+    pulumi.export("lwsVersion", deployed.controller.version)
 
 
 main()

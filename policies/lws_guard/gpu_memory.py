@@ -141,19 +141,19 @@ def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, 
     if estimate.fits:
         return result
     message = (
-        f"needs {fmt_gib(estimate.needed)} per GPU with TP={tp} x PP={pp} ({fmt_gib(estimate.weights)} of "
-        f"weights: {weights.description}; {fmt_gib(estimate.overhead)} runtime overhead and minimum KV cache), "
-        f"but {gpu.label} has {fmt_gib(gpu.bytes)} x {utilization:.2f} = {fmt_gib(estimate.usable)} usable "
-        f"(GPU from {gpu.source})"
+        f"needs {fmt_gib(estimate.needed)} per GPU with TP={tp} x PP={pp} ({fmt_gib(estimate.weights)} of weights "
+        f"+ {fmt_gib(estimate.overhead)} runtime overhead and minimum KV cache), but {gpu.label} has "
+        f"{fmt_gib(gpu.bytes)} x {utilization:.2f} = {fmt_gib(estimate.usable)} usable"
     )
+    provenance = f"Weights: {weights.description}; GPU from {gpu.source}"
     if weights.upper_bound:
         return unverified(
-            message + "; that is an upper bound (experts share attention layers), so annotate "
-            "inference.lws.dev/parameters with the real count"
+            f"{message}, but the parameter count is an upper bound (experts share attention layers); annotate "
+            f"inference.lws.dev/parameters with the real count. {provenance}"
         )
     enough = _gpus_needed(weights.total_bytes, estimate.overhead, estimate.usable, tp * pp)
     advice = f"use TP x PP >= {enough} or a larger GPU" if enough else "use a larger GPU or a quantized model"
-    result.denials.append(f"{who}: {message}; {advice}")
+    result.denials.append(f"{who}: {message}; {advice}. {provenance}")
     return result
 
 
@@ -189,7 +189,7 @@ def _weights_from_name(server: Server) -> Weights | str:
         size = f"at most {size} ({count.experts} experts)"
     return Weights(
         weight_bytes(shape),
-        f"{size} parameters in {stored.label} (size from the model name {model}, {stored.label} {stored.source})",
+        f"{size} parameters in {stored.label}, size from the model name {model}, {stored.label} {stored.source}",
         upper_bound=count.upper_bound_only,
     )
 

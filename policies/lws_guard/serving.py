@@ -172,4 +172,4 @@ def storage(flags: ServeFlags, model: str) -> Storage:
         if known:
             return Storage(known[0], known[1], f"from --dtype {dtype_flag}")
         return Storage(None, dtype_flag, f"--dtype {dtype_flag} is not a storage type the pack can size")
-    return Storage(Dtype.BF16, "bf16", "by default: no quantization flag or marker in the name")
+    return Storage(Dtype.BF16, "bf16", "by default (no quantization flag or marker in the name)")

@@ -43,9 +43,13 @@ def test_cce_llama_405b_tp8_pp2_fits_h100() -> None:
 def test_cce_llama_405b_on_a10_is_denied_with_numbers() -> None:
     [message] = check_gpu_memory(LWS, cce(), A10)
     assert message.startswith("LeaderWorkerSet llama-405b: needs 51.1 GiB per GPU with TP=8 x PP=2")
-    assert "47.1 GiB of weights: 405B parameters in bf16" in message
-    assert "NVIDIA-A10 has 22.5 GiB x 0.90 = 20.2 GiB usable" in message
-    assert "use TP x PP >= 64 or a larger GPU" in message
+    assert message == (
+        "LeaderWorkerSet llama-405b: needs 51.1 GiB per GPU with TP=8 x PP=2 (47.1 GiB of weights + 4.0 GiB "
+        "runtime overhead and minimum KV cache), but NVIDIA-A10 has 22.5 GiB x 0.90 = 20.2 GiB usable; "
+        "use TP x PP >= 64 or a larger GPU. Weights: 405B parameters in bf16, size from the model name "
+        "meta-llama/Meta-Llama-3.1-405B-Instruct, bf16 by default (no quantization flag or marker in the name); "
+        "GPU from the cluster default in the policy config (defaultGpu)"
+    )
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])

@@ -1,0 +1,110 @@
+"""The whole stack from a checked plan: provider, controller, model storage, one group per model.
+
+Kept apart from __main__.py so unit tests run it under Pulumi mocks with any config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.inference_group import Autoscaling, InferenceGroup, InferenceGroupArgs
+from components.lws_controller import LwsController, LwsControllerArgs
+from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
+from config.model import Cluster, StackConfig
+from plan.group import StackPlan
+from plan.manifests import NfsVolume, OssVolume, Placement
+
+
+@dataclass
+class Deployed:
+    controller: LwsController
+    storage: ModelStorage
+    groups: dict[str, InferenceGroup]
+
+
+def provider(config: StackConfig, secrets: dict[str, Any]) -> k8s.Provider:
+    target = config.target
+    if target.render_dir:
+        return k8s.Provider("cluster", render_yaml_to_directory=target.render_dir)
+    return k8s.Provider("cluster", context=target.context, kubeconfig=secrets.get("kubeconfig"))
+
+
+def storage_args(cluster: Cluster, secrets: dict[str, Any], render: bool) -> ModelStorageArgs:
+    storage, namespace = cluster.storage, cluster.namespace
+    source: OssVolume | NfsVolume | None = None
+    credentials = None
+    if storage.oss:
+        oss = storage.oss
+        secret = oss.credentials_secret or "oss-model-credentials"
+        source = OssVolume(oss.bucket, oss.endpoint, oss.path, oss.mount_options, secret, namespace)
+        if not oss.credentials_secret:
+            missing = [k for k in ("ossAccessKeyId", "ossAccessKeySecret") if k not in secrets]
+            if missing:
+                raise pulumi.RunError(
+                    "cluster.storage.oss.credentialsSecret: not set, so the stack creates the Secret from "
+                    f"{' and '.join(missing)}; set them with `pulumi config set --secret <key>`"
+                )
+            credentials = OssCredentials(secrets["ossAccessKeyId"], secrets["ossAccessKeySecret"])
+    elif storage.nfs:
+        source = NfsVolume(storage.nfs.server, storage.nfs.path, storage.nfs.access_mode)
+    return ModelStorageArgs(namespace, storage.capacity_gi, source, credentials, secrets.get("hfToken"), not render)
+
+
+def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Deployed:
+    cluster = config.cluster
+    render = bool(config.target.render_dir)
+    opts = pulumi.ResourceOptions(provider=provider(config, secrets))
+
+    lws = cluster.lws
+    controller = LwsController(
+        "lws",
+        LwsControllerArgs(lws.mode.value, lws.version, lws.chart, lws.namespace, lws.image_repository,
+                          lws.maintenance_window),
+        opts,
+    )  # fmt: skip
+    namespace = k8s.core.v1.Namespace(
+        "namespace",
+        metadata={"name": cluster.namespace},
+        # Deleting a namespace deletes everything in it, model claims included: keep it.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
+    )
+    storage = ModelStorage("models", storage_args(cluster, secrets, render), pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(depends_on=[namespace])))  # fmt: skip
+    by_name = {d.name: d for d in config.models}
+    groups: dict[str, InferenceGroup] = {}
+    for group in plan.groups:
+        scaling = by_name[group.name].serving.autoscaling
+        placement = Placement(
+            namespace=cluster.namespace,
+            claim_name=storage.claim_name,
+            mount_path=cluster.storage.mount_path,
+            node_selector=cluster.node_selector,
+            tolerations=[t.model_dump(exclude_none=True) for t in cluster.tolerations],
+            scheduler_queue=cluster.scheduler_queue,
+            exclusive_topology=cluster.exclusive_topology,
+            nccl_env=cluster.rdma.env() if cluster.rdma else {},
+            multus_networks=cluster.rdma.multus_networks if cluster.rdma else None,
+            hf_token_secret=storage.hf_token_secret,
+        )
+        workload = InferenceGroup(
+            group.name,
+            InferenceGroupArgs(
+                group,
+                placement,
+                tuple(cluster.allowed_namespaces),
+                Autoscaling(scaling.min_replicas, scaling.max_replicas, scaling.target_cpu_utilization)
+                if scaling
+                else None,
+            ),
+            # Depending on the controller's resources: destroy deletes the groups before the controller
+            # and its webhooks, which must still be there to finalize them.
+            pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=controller.ready.apply(lambda r: [*r, storage]))
+            ),
+        )
+        groups[group.name] = workload
+    return Deployed(controller, storage, groups)

@@ -1,0 +1,245 @@
+"""Components under Pulumi mocks: what each stack declares, for both engines, both storages and both
+controller modes, and the source documents' examples. Fast; the real engine is in tests/engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import callback_pb2
+
+from config.load import parse
+from plan.group import plan_stack
+from tests.factories import ack_qwen3_32b, cce_llama405b, set_path, tiny_model
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.dependencies: dict[str, list[str]] = {}  # resource name -> URNs it depends on
+        self.callbacks = Callbacks()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(args)
+        outputs = dict(args.inputs)
+        if args.typ == "kubernetes:helm.sh/v4:Chart":
+            outputs["resources"] = []
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str) -> dict[str, Any]:
+        (found,) = self.of_type(typ)
+        return dict(reveal(found.inputs))
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the mock monitor passes a secret value through
+
+
+def reveal(value: Any) -> Any:
+    """Inputs as the provider would see them, secrets unwrapped."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return reveal(value["value"])
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+class Callbacks:
+    """Stands in for the SDK's callback server, which the mock monitor cannot host: records the controller's
+    transforms and hooks so tests can call them as the engine would."""
+
+    def __init__(self) -> None:
+        self.transforms: list[Any] = []
+        self.hooks: list[pulumi.ResourceHook] = []
+
+    def register_transform(self, transform: Any) -> callback_pb2.Callback:
+        self.transforms.append(transform)
+        return callback_pb2.Callback(target="mock", token=str(len(self.transforms)))
+
+    def register_resource_hook(self, hook: pulumi.ResourceHook) -> None:
+        self.hooks.append(hook)
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    mocks = Recorder()
+    register = MockMonitor.RegisterResource
+
+    def recording(monitor: MockMonitor, request: Any) -> Any:
+        mocks.dependencies[request.name] = list(request.dependencies)
+        return register(monitor, request)  # type: ignore[no-untyped-call]
+
+    # MockResourceArgs carries no options, so dependencies are read from the registration request itself.
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    monkeypatch.setattr(pulumi.runtime.settings.SETTINGS, "callbacks", mocks.callbacks)
+    pulumi.runtime.set_mocks(mocks, project="lws-inference", stack="test", preview=False)
+    yield mocks
+
+
+def deploy(recorder: Recorder, raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> Recorder:
+    """Run the stack under mocks; every registration has reached the recorder when this returns."""
+    from components.stack import deploy as deploy_stack
+
+    config = parse(raw)
+    plan = plan_stack(config)
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def run() -> pulumi.Output[Any]:
+        deployed = deploy_stack(config, secrets or {}, plan)
+        return pulumi.Output.all(deployed.controller.version, *(g.url for g in deployed.groups.values()))
+
+    run()
+    return recorder
+
+
+LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+PV = "kubernetes:core/v1:PersistentVolume"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+SECRET = "kubernetes:core/v1:Secret"
+CHART = "kubernetes:helm.sh/v4:Chart"
+
+
+def leader_of(lws: dict[str, Any]) -> dict[str, Any]:
+    template = lws["spec"]["leaderWorkerTemplate"]
+    container: dict[str, Any] = (template.get("leaderTemplate") or template["workerTemplate"])["spec"]["containers"][0]
+    return container
+
+
+def test_cce_example_declares_two_groups_of_two_pods_with_tp8_pp2(recorder: Recorder) -> None:
+    deploy(recorder, cce_llama405b())
+    lws = recorder.one(LWS)
+    assert lws["spec"]["replicas"] == 2 and lws["spec"]["leaderWorkerTemplate"]["size"] == 2
+    leader = leader_of(lws)
+    assert leader["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert "--tensor-parallel-size 8 --pipeline-parallel-size 2" in leader["command"][-1]
+    # LWS 0.6.1 (the CCE add-on) has no RecreateGroupAfterStart.
+    assert lws["spec"]["leaderWorkerTemplate"]["restartPolicy"] == "RecreateGroupOnPodRestart"
+    # Managed controller: the add-on owns it, nothing is installed.
+    assert recorder.of_type(CHART) == []
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_ack_example_on_oss_with_an_installed_controller(recorder: Recorder, engine: str) -> None:
+    secrets = {"ossAccessKeyId": pulumi.Output.secret("id"), "ossAccessKeySecret": pulumi.Output.secret("s")}
+    deploy(recorder, ack_qwen3_32b(engine), secrets)
+    pv = recorder.one(PV)
+    assert pv["spec"]["csi"]["driver"] == "ossplugin.csi.alibabacloud.com"
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert pv["spec"]["csi"]["nodePublishSecretRef"]["name"] == "oss-model-credentials"
+    assert "akSecret" not in str(pv["spec"]["csi"]["volumeAttributes"])
+    claim = recorder.one(PVC)
+    assert claim["spec"]["selector"]["matchLabels"]["alicloud-pvname"] == pv["metadata"]["name"]
+    assert {"akId", "akSecret"} <= set(recorder.one(SECRET)["stringData"])
+
+    chart = recorder.one(CHART)
+    assert chart["values"]["image"]["manager"] == {
+        "repository": "registry.k8s.io/lws/lws", "tag": "v0.7.0", "pullPolicy": "IfNotPresent"}  # fmt: skip
+    assert chart["version"] == "0.7.0" and chart["namespace"] == "lws-system"
+
+    lws = recorder.one(LWS)
+    leader = leader_of(lws)
+    command = " ".join(leader["command"])
+    if engine == "sglang":
+        assert "--tp 2" in command and "--node-rank $(LWS_WORKER_INDEX)" in command
+    else:
+        assert "--ray_cluster_size=$(LWS_GROUP_SIZE)" in command
+    assert leader["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    mounts = {m["mountPath"]: m for m in leader["volumeMounts"]}
+    assert mounts["/models"]["readOnly"] is True and "/dev/shm" in mounts
+
+
+def test_nfs_volume_and_hf_token_come_from_secrets_by_reference(recorder: Recorder) -> None:
+    deploy(recorder, tiny_model("sglang"), {"hfToken": pulumi.Output.secret("hf_x")})
+    pv = recorder.one(PV)
+    assert pv["spec"]["nfs"] == {"server": "10.0.0.2", "path": "/export/models", "readOnly": True}
+    env = leader_of(recorder.one(LWS))["env"]
+    (token,) = [e for e in env if e["name"] == "HF_TOKEN"]
+    assert "value" not in token and token["valueFrom"]["secretKeyRef"]["key"] == "token"
+
+
+def test_render_mode_leaves_secrets_out(recorder: Recorder) -> None:
+    raw = set_path(tiny_model(), "target", {"renderDir": "rendered"})
+    deploy(recorder, raw, {"hfToken": pulumi.Output.secret("hf_x")})
+    assert recorder.of_type(SECRET) == []
+    assert any(e["name"] == "HF_TOKEN" for e in leader_of(recorder.one(LWS))["env"])
+
+
+def test_service_selects_only_leaders_and_network_policy_opens_only_the_port(recorder: Recorder) -> None:
+    deploy(recorder, tiny_model())
+    service = recorder.one("kubernetes:core/v1:Service")
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "leader"
+    policy = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    outside = policy["spec"]["ingress"][1]
+    assert outside["ports"] == [{"port": 8000, "protocol": "TCP"}]
+
+
+def test_autoscaler_targets_the_lws_scale_subresource(recorder: Recorder) -> None:
+    raw = set_path(tiny_model(), "models[0].serving.autoscaling", {"minReplicas": 1, "maxReplicas": 3})
+    deploy(recorder, raw)
+    hpa = recorder.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "LeaderWorkerSet"
+    assert hpa["spec"]["maxReplicas"] == 3
+
+
+def test_groups_depend_on_the_controller_so_destroy_removes_them_first(recorder: Recorder) -> None:
+    deploy(recorder, tiny_model())
+    (group,) = recorder.of_type("lws-inference:workload:InferenceGroup")
+    needs = recorder.dependencies[group.name]
+    assert any("LwsController" in urn for urn in needs), needs
+
+
+def namespace_inputs(version: str) -> dict[str, Any]:
+    return {"metadata": {"name": "lws-system", "labels": {"inference.lws.dev/lws-version": version}}}
+
+
+def run_hook(hook: pulumi.ResourceHook, old: str, new: str) -> None:
+    hook.callback(
+        pulumi.ResourceHookArgs(
+            urn="urn", id="lws-system", name="controller-namespace", type="kubernetes:core/v1:Namespace",
+            new_inputs=namespace_inputs(new), old_inputs=namespace_inputs(old),
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("maintenance", [False, True])
+def test_a_version_change_of_the_installed_controller_needs_a_maintenance_window(
+    recorder: Recorder, maintenance: bool
+) -> None:
+    raw = set_path(ack_qwen3_32b("vllm"), "cluster.lws.maintenanceWindow", maintenance)
+    deploy(recorder, raw, {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
+    (hook,) = recorder.callbacks.hooks
+    assert hook.opts is not None and hook.opts.on_dry_run, "the refusal must come at preview, not half-way into up"
+    run_hook(hook, "0.7.0", "0.7.0")
+    if maintenance:
+        run_hook(hook, "0.7.0", "0.8.0")
+    else:
+        from components.lws_controller import OnlineUpgradeError
+
+        with pytest.raises(OnlineUpgradeError, match=r"cluster\.lws\.version: .*0\.7\.0.*0\.8\.0"):
+            run_hook(hook, "0.7.0", "0.8.0")
+
+
+def test_the_lws_crd_outlives_the_controller_component(recorder: Recorder) -> None:
+    deploy(recorder, ack_qwen3_32b("sglang"), {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
+    (keep,) = recorder.callbacks.transforms
+
+    def transformed(type_: str) -> pulumi.ResourceTransformResult | None:
+        args = pulumi.ResourceTransformArgs(
+            custom=True, type_=type_, name="lws", props={}, opts=pulumi.ResourceOptions()
+        )  # fmt: skip
+        result: pulumi.ResourceTransformResult | None = keep(args)
+        return result
+
+    crd = transformed("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
+    assert crd is not None and crd.opts.retain_on_delete is True
+    assert transformed("kubernetes:apps/v1:Deployment") is None
