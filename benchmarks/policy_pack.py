@@ -6,14 +6,21 @@ Run: python benchmarks/policy_pack.py. Prints figures only (machines differ; not
   Deployment and an OSS PersistentVolume; directly, and through the pulumi_policy wrappers with
   proxied props as the engine calls them;
 * a stack of 100 LeaderWorkerSets plus the controller: all resource checks over every resource, and
-  the no-online-upgrade-drained stack check once.
+  the no-online-upgrade-drained stack check once;
+* when the Pulumi CLI of tools/build.sh is in .tools/bin: the real `pulumi policy analyze --file` on a state
+  file of that stack and on an empty one (the CLI, plugin and pack start-up), wall-clock, with
+  policies/config/ack.json (the L20 cluster the LeaderWorkerSets are planned for).
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -35,6 +42,9 @@ from plan.manifests import OssVolume, Placement, leader_worker_set, model_volume
 
 LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 Obj = dict[str, Any]
+BIN = ROOT / ".tools" / "bin"
+STACK_URN = "urn:pulumi:bench::lws::pulumi:pulumi:Stack::lws-bench"
+PROVIDER_URN = "urn:pulumi:bench::lws::pulumi:providers:kubernetes::default"
 
 # A Qwen3-32B group over two L20 pods, as a user would configure it.
 STACK_CONFIG: Obj = {
@@ -190,6 +200,79 @@ def main() -> None:
     print(f"  all resource checks, every resource: {whole * 1e3:8.1f} ms ({whole / len(stack) * 1e6:.0f} us/resource)")
     print(f"  stack check (no window):             {stack_check * 1e6:8.1f} us")
     print(f"  stack check (maintenance window):    {stack_window * 1e6:8.1f} us (reads every resource)")
+
+    cli(stack)
+
+
+def state_file(path: Path, resources: list[tuple[str, Obj]]) -> Path:
+    """A `pulumi stack export` checkpoint holding (type token, object) pairs as Kubernetes resources, as in
+    tests/policies/test_policy_engine.py."""
+    entries: list[Obj] = [
+        {"urn": STACK_URN, "custom": False, "type": "pulumi:pulumi:Stack"},
+        {"urn": PROVIDER_URN, "custom": True, "id": "k8s", "type": "pulumi:providers:kubernetes"},
+    ]
+    for index, (token, obj) in enumerate(resources):
+        name = f"{obj['metadata']['name']}-{index}"
+        entries.append(
+            {
+                "urn": f"urn:pulumi:bench::lws::{token}::{name}",
+                "custom": True,
+                "id": name,
+                "type": token,
+                "inputs": obj,
+                "outputs": obj,
+                "parent": STACK_URN,
+                "provider": f"{PROVIDER_URN}::k8s",
+            }
+        )
+    manifest = {"time": "2025-01-01T00:00:00Z", "magic": "", "version": ""}
+    path.write_text(json.dumps({"version": 3, "deployment": {"manifest": manifest, "resources": entries}}))
+    return path
+
+
+def analyze(work: Path, state: Path) -> tuple[float, int, list[Obj]]:
+    """Wall-clock seconds, exit code and policy events of one `pulumi policy analyze` run."""
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{BIN}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
+        PULUMI_HOME=str(work / "home"),
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PULUMI_PYTHON_CMD=str(ROOT / ".venv" / "bin" / "python"),
+    )
+    command = [
+        "pulumi", "policy", "analyze", "--file", str(state), "--policy-pack", str(ROOT / "policies"),
+        "--policy-pack-config", str(ROOT / "policies" / "config" / "ack.json"),
+        "--json", "--non-interactive", "--color", "never",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    seconds = time.perf_counter() - start
+    events = [json.loads(line)["policyEvent"] for line in result.stdout.splitlines() if '"policyEvent"' in line]
+    if result.returncode != 0 and not events:
+        raise RuntimeError(f"pulumi policy analyze failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    return seconds, result.returncode, events
+
+
+def cli(stack: list[StackResource], repeat: int = 3) -> None:
+    if not (BIN / "pulumi").exists() or not (BIN / "pulumi-language-python").exists():
+        print("\npulumi policy analyze: skipped (no Pulumi CLI in .tools/bin; run `make setup`)")
+        return
+    with tempfile.TemporaryDirectory(prefix="policy-bench-") as tmp:
+        work = Path(tmp)
+        empty = state_file(work / "empty.json", [])
+        full = state_file(work / "stack.json", [(r.resource_type, dict(r.props)) for r in stack])
+        analyze(work, empty)  # warm-up: the Python language host and pack imports, OS caches
+        print(f"\npulumi policy analyze --file <state> (real CLI, wall-clock, median of {repeat})")
+        medians: list[float] = []
+        for label, state in (("empty state (start-up)", empty), (f"{len(stack)} resources", full)):
+            runs = [analyze(work, state) for _ in range(repeat)]
+            medians.append(statistics.median(run[0] for run in runs))
+            code, events = runs[0][1], runs[0][2]
+            mandatory = sum(1 for e in events if e.get("enforcementLevel") == "mandatory")
+            print(f"  {label:28} {medians[-1]:6.2f} s   exit {code}, {len(events)} events ({mandatory} mandatory)")
+        policy_time = medians[1] - medians[0]
+        print(f"  {'difference':28} {policy_time:6.2f} s   ({policy_time / len(stack) * 1e3:.1f} ms/resource)")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class Deployed:
     controller: LwsController
     storage: ModelStorage
     groups: dict[str, InferenceGroup]
+    manifests: k8s.yaml.v2.ConfigGroup | None = None
 
 
 def provider(config: StackConfig, secrets: dict[str, Any]) -> k8s.Provider:
@@ -107,4 +108,17 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
             ),
         )
         groups[group.name] = workload
-    return Deployed(controller, storage, groups)
+    return Deployed(controller, storage, groups, _manifests(config.manifests, controller, opts))
+
+
+def _manifests(
+    files: list[str], controller: LwsController, opts: pulumi.ResourceOptions
+) -> k8s.yaml.v2.ConfigGroup | None:
+    """Objects written by hand, applied as they are; like the groups, they go before the controller."""
+    if not files:
+        return None
+    return k8s.yaml.v2.ConfigGroup(
+        "manifests",
+        files=files,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=controller.ready)),
+    )

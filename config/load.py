@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from config.model import SECRET_KEYS, StackConfig
 
-TOP_LEVEL_KEYS = ("target", "cluster", "models")
+TOP_LEVEL_KEYS = ("target", "cluster", "models", "manifests")
 
 
 class ConfigError(Exception):

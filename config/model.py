@@ -9,6 +9,7 @@ Validation here is about one field or one object at a time; the rules that tie a
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -344,6 +345,17 @@ class StackConfig(Model):
     """The cluster profile."""
     models: list[Deployment] = []
     """One LeaderWorkerSet per model."""
+    manifests: list[str] = []
+    """YAML files (paths relative to the project) applied as they are, for example LeaderWorkerSets written by
+    hand; the policy pack checks them like the stack's own objects."""
+
+    @field_validator("manifests")
+    @classmethod
+    def _files_exist(cls, paths: list[str]) -> list[str]:
+        missing = [p for p in paths if not Path(p).is_file()]
+        if missing:
+            raise ValueError(f"no such file: {', '.join(missing)} (paths are relative to the project directory)")
+        return paths
 
     @field_validator("models")
     @classmethod

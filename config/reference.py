@@ -1,14 +1,17 @@
 """The README's config reference, generated from the pydantic models so the two cannot drift.
 
-    python -m config.reference          print the reference (Markdown)
+    python -m config.reference          rewrite the section in README.md
+    python -m config.reference --print  print it
 tests/test_readme.py checks that the README holds exactly this text between its markers.
 """
 
 from __future__ import annotations
 
+import sys
 import types
 import typing
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -97,5 +100,23 @@ def reference() -> str:
     return "\n".join(lines)
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def rewrite_section(readme: Path, section: str) -> bool:
+    """Replace the README section that starts and ends like `section` (its first and last lines, the
+    markers); True when it changed."""
+    begin, end = section.splitlines()[0], section.splitlines()[-1]
+    text = readme.read_text()
+    start, stop = text.index(begin), text.index(end) + len(end)
+    updated = text[:start] + section + text[stop:]
+    if updated != text:
+        readme.write_text(updated)
+    return updated != text
+
+
 if __name__ == "__main__":
-    print(reference())
+    if "--print" in sys.argv[1:]:
+        print(reference())
+    else:
+        print(f"{README}: {'updated' if rewrite_section(README, reference()) else 'already up to date'}")

@@ -148,6 +148,7 @@ def plan_group(
             utilization=serving.memory_fraction,
             max_model_len=max_len,
             kv_sequences=serving.kv_cache_sequences,
+            max_num_seqs=serving.max_num_seqs,
         )
 
     if max_len > deployment.model.context_length:

@@ -58,20 +58,35 @@ def kv_bytes_per_token(shape: ModelShape, tensor_parallel: int, pipeline_paralle
     return 2 * layers * heads * shape.head_dim * shape.kv_cache_bytes
 
 
-# Memory an engine holds on each GPU besides weights and KV cache, fitted to the startup logs in
-# tests/test_memory_published.py: the CUDA context and NCCL buffers, and the activation peak of one
-# forward pass over the engine's token budget.
+# Memory an engine holds on each GPU besides weights and KV cache: the CUDA context, NCCL buffers and the
+# activation peak of the engine's profiling pass, checked in tests/test_memory_published.py. In the vLLM 0.19
+# sweep quoted there (H100: 8192 batched tokens, 1024 sequences) that peak does not shrink with TP and grows
+# with the vocabulary: 0.77 GiB for CodeLlama's 32k tokens, 1.89 GiB for Llama-3.1's 128k, 2.21-2.29 GiB for
+# Qwen2.5's 152k, 3.6-4.0 GiB for Gemma's 256k. It is mostly the sampler's float32 logits for max-num-seqs
+# sequences, fitted at 12 bytes per logit. The same logs show 2.06-2.21 GiB of all-reduce buffers at TP > 1,
+# where NCCL_BUFFER_BYTES counts 0.5: SGLang keeps them outside --mem-fraction-static, and this estimate
+# serves both engines.
 CUDA_CONTEXT_BYTES = 0.5 * GIB
 NCCL_BUFFER_BYTES = 0.5 * GIB
 ACTIVATION_BYTES_PER_TOKEN_HIDDEN = 12.0
+SAMPLER_BYTES_PER_LOGIT = 12.0
 DEFAULT_BATCHED_TOKENS = 8192
+DEFAULT_MAX_NUM_SEQS = 256  # the default of serving.maxNumSeqs, which the plan passes to the engine
+TYPICAL_VOCAB_SIZE = 128256  # Llama-3's, for a model card that gives none
 
 
-def overhead_bytes(shape: ModelShape, tensor_parallel: int, pipeline_parallel: int, batched_tokens: int) -> float:
+def activation_bytes(shape: ModelShape, tensor_parallel: int, batched_tokens: int, max_num_seqs: int) -> float:
     hidden = shape.hidden_size or shape.attention_heads * shape.head_dim
-    activations = batched_tokens * hidden * ACTIVATION_BYTES_PER_TOKEN_HIDDEN / tensor_parallel
+    hidden_states = batched_tokens * hidden * ACTIVATION_BYTES_PER_TOKEN_HIDDEN / tensor_parallel
+    logits = max_num_seqs * (shape.vocab_size or TYPICAL_VOCAB_SIZE) * SAMPLER_BYTES_PER_LOGIT
+    return hidden_states + logits
+
+
+def overhead_bytes(
+    shape: ModelShape, tensor_parallel: int, pipeline_parallel: int, batched_tokens: int, max_num_seqs: int
+) -> float:
     communication = NCCL_BUFFER_BYTES if tensor_parallel * pipeline_parallel > 1 else 0.0
-    return CUDA_CONTEXT_BYTES + communication + activations
+    return CUDA_CONTEXT_BYTES + communication + activation_bytes(shape, tensor_parallel, batched_tokens, max_num_seqs)
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,7 @@ def estimate_memory(
     max_model_len: int,
     kv_sequences: int,
     batched_tokens: int = DEFAULT_BATCHED_TOKENS,
+    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
 ) -> MemoryEstimate:
     per_token = kv_bytes_per_token(shape, tensor_parallel, pipeline_parallel)
     return MemoryEstimate(
@@ -121,7 +137,7 @@ def estimate_memory(
         utilization=utilization,
         weights=weight_bytes(shape) / (tensor_parallel * pipeline_parallel),
         kv_cache=per_token * max_model_len * kv_sequences,
-        overhead=overhead_bytes(shape, tensor_parallel, pipeline_parallel, batched_tokens),
+        overhead=overhead_bytes(shape, tensor_parallel, pipeline_parallel, batched_tokens, max_num_seqs),
         kv_bytes_per_token=per_token,
     )
 

@@ -17,3 +17,12 @@ fi
 tools/build.sh
 source scripts/env.sh
 pulumi version >/dev/null
+
+# The provider goes into PULUMI_HOME's plugin cache, where the CLI looks for the version the SDK asks for.
+provider_version=$(sed -n 's/^K8S_PROVIDER_VERSION=//p' tools/build.sh)
+installed="$PULUMI_HOME/plugins/resource-kubernetes-v$provider_version/pulumi-resource-kubernetes"
+if ! cmp -s .tools/plugins/pulumi-resource-kubernetes "$installed"; then
+	echo "[setup] installing pulumi-resource-kubernetes $provider_version into $PULUMI_HOME" >&2
+	pulumi plugin rm resource kubernetes "$provider_version" --yes >/dev/null 2>&1 || true
+	pulumi plugin install resource kubernetes "v$provider_version" --file .tools/plugins/pulumi-resource-kubernetes
+fi

@@ -364,3 +364,15 @@ def test_every_secret_key_is_checked() -> None:
 
 def test_unrelated_keys_are_not_secrets() -> None:
     assert plaintext_secrets({"cluster": False, "models": False}) == []
+
+
+def test_hand_written_manifests_must_exist(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "group.yaml").write_text("kind: LeaderWorkerSet\n")
+    raw = tiny_model()
+    raw["manifests"] = ["group.yaml"]
+    assert parse(raw).manifests == ["group.yaml"]
+
+    raw["manifests"] = ["group.yaml", "missing.yaml"]
+    line = only_problem(raw)
+    assert line.startswith("manifests: ") and "missing.yaml" in line and "group.yaml," not in line

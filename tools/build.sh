@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Pulumi CLI, the Python language host and the Kubernetes provider from their Go modules
-# (declared in tools/*/go.mod) into .tools/bin. Idempotent: a binary is rebuilt only when its module
+# (declared in tools/*/go.mod): the CLI and language host into .tools/bin, the provider into .tools/plugins
+# (scripts/setup.sh installs it into PULUMI_HOME: a provider found on PATH makes every run warn). Idempotent: a binary is rebuilt only when its module
 # files, version or this script change.
 #
 #   tools/build.sh            build what is missing or stale
@@ -9,8 +10,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$ROOT/.tools/bin"
+PLUGINS="$ROOT/.tools/plugins"
 STAMPS="$ROOT/.tools/stamps"
-mkdir -p "$BIN" "$STAMPS"
+mkdir -p "$BIN" "$PLUGINS" "$STAMPS"
 
 # Versions built. The Python SDK pins in requirements.txt must not be newer than PULUMI_VERSION,
 # and pulumi-kubernetes there must equal K8S_PROVIDER_VERSION.
@@ -34,9 +36,9 @@ stamp_of() {
 	echo "$2"
 }
 
-# fresh NAME DIR VERSION: true when .tools/bin/NAME was built from the same inputs.
+# fresh NAME DIR VERSION: true when .tools/bin/NAME (or .tools/plugins/NAME) was built from the same inputs.
 fresh() {
-	[[ -z "${FORCE:-}" && -x "$BIN/$1" && -f "$STAMPS/$1" ]] && [[ "$(cat "$STAMPS/$1")" == "$(stamp_of "$2" "$3")" ]]
+	[[ -z "${FORCE:-}" && ( -x "$BIN/$1" || -x "$PLUGINS/$1" ) && -f "$STAMPS/$1" ]] && [[ "$(cat "$STAMPS/$1")" == "$(stamp_of "$2" "$3")" ]]
 }
 
 mark() { stamp_of "$2" "$3" >"$STAMPS/$1"; }
@@ -87,7 +89,8 @@ with open(target, "w") as f:
     json.dump(schema, f)
 PY
 	cp "$upstream/terraform-mapping.json" "$cmd/terraform-mapping-embed.json"
-	go build -C "$ROOT/tools/$dir" -o "$BIN/pulumi-resource-kubernetes" \
+	rm -f "$BIN/pulumi-resource-kubernetes"  # where earlier versions of this script put it
+	go build -C "$ROOT/tools/$dir" -o "$PLUGINS/pulumi-resource-kubernetes" \
 		-ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$K8S_PROVIDER_VERSION" \
 		./cmd/pulumi-resource-kubernetes
 	mark pulumi-resource-kubernetes "$dir" "$K8S_PROVIDER_VERSION"

@@ -28,7 +28,7 @@ from lws_guard.serving import DEFAULT_FRACTION, FRACTION_FLAG, Server, find_serv
 from lws_guard.settings import Settings
 from plan.annotations import GPU_RESOURCE, read_model_annotations
 from plan.rules import check_memory_fit
-from plan.sizing import MemoryEstimate, ModelShape, estimate_memory, weight_bytes
+from plan.sizing import DEFAULT_MAX_NUM_SEQS, MemoryEstimate, ModelShape, estimate_memory, weight_bytes
 from plan.units import MIB, fmt_gib
 
 KIND = "LeaderWorkerSet"
@@ -109,6 +109,7 @@ def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, 
                 utilization=utilization,
                 max_model_len=max_len,
                 kv_sequences=facts.kv_sequences,
+                max_num_seqs=server.flags.integer("sequences") or DEFAULT_MAX_NUM_SEQS,
             )
             findings = check_memory_fit(
                 estimate,

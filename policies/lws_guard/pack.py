@@ -59,7 +59,10 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     ),
     ResourceRule(
         "gpu-memory-unverified",
-        "Where gpu-memory cannot know the model, the GPU or the parallelism, it says why.",
+        "Says why gpu-memory could not check a LeaderWorkerSet: no GPU request or no vLLM/SGLang server "
+        "command, a TP or PP that is not a number, a memory fraction outside (0, 1], a GPU of unknown memory "
+        "(add it to gpuMemoryMiB), or a model whose size or storage type is neither annotated nor readable "
+        "from its name and flags (or known only as an upper bound, as for 8x7B).",
         check_gpu_memory_unverified,
         advisory=True,
     ),

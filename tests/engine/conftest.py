@@ -65,12 +65,13 @@ class Project:
 
 def _tools_env() -> dict[str, str]:
     bin_dir = ROOT / ".tools" / "bin"
-    if not (bin_dir / "pulumi").exists() or not (bin_dir / "pulumi-resource-kubernetes").exists():
+    home = Path(os.environ.get("PULUMI_HOME", ROOT / ".pulumi" / "home"))
+    if not (bin_dir / "pulumi").exists() or not any((home / "plugins").glob("resource-kubernetes-v*")):
         pytest.fail("the Pulumi tools are not built: run `make setup` (scripts/setup.sh)")
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}"
     env.update(
-        PULUMI_HOME=str(ROOT / ".pulumi" / "home"),
+        PULUMI_HOME=str(home),
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_PYTHON_CMD=str(ROOT / ".venv" / "bin" / "python"),

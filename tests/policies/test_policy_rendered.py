@@ -15,6 +15,7 @@ from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
 from config.load import parse
 from plan.group import GroupPlan, plan_stack
 from plan.manifests import OssVolume, Placement, controller_values, leader_worker_set, model_volume
+from plan.units import fmt_gib
 from tests import factories
 from tests.policies.helpers import LWS, floats, settings_for
 
@@ -27,8 +28,11 @@ STACKS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
 }
 
 
-def rendered(example: str) -> tuple[GroupPlan, dict[str, Any]]:
-    config = parse(STACKS[example][0]())
+def rendered(example: str, max_num_seqs: int | None = None) -> tuple[GroupPlan, dict[str, Any]]:
+    raw = STACKS[example][0]()
+    if max_num_seqs is not None:
+        raw["models"][0]["serving"]["maxNumSeqs"] = max_num_seqs
+    config = parse(raw)
     [group] = plan_stack(config).groups
     placement = Placement(
         namespace="inference",
@@ -58,6 +62,16 @@ def test_rendered_groups_use_the_annotated_shape(example: str) -> None:
     assert f"with TP={group.parallelism.tensor} x PP={group.parallelism.pipeline}" in message
     assert f"of KV cache for {group.max_model_len} tokens" in message
     assert "model from the inference.lws.dev/* annotations" in message
+
+
+@pytest.mark.parametrize("example", sorted(STACKS))
+@pytest.mark.parametrize("max_num_seqs", [64, 1024])
+def test_the_pack_needs_what_the_plan_needs(example: str, max_num_seqs: int) -> None:
+    """One estimate, two callers: the sampler peak grows with the sequences the command allows."""
+    group, lws = rendered(example, max_num_seqs)
+    cramped = Settings.from_config({"gpuMemoryMiB": {group.gpu_product: 1024}})
+    [message] = assess(LWS, lws, cramped).denials
+    assert f"{fmt_gib(group.memory.overhead)} runtime" in message
 
 
 def test_controller_chart_values_pass() -> None:
