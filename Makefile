@@ -3,7 +3,7 @@ SHELL := /bin/bash
 STACK ?= dev
 ENV := source scripts/env.sh &&
 
-.PHONY: setup up preview destroy test lint policy-check bench
+.PHONY: setup up preview destroy test lint policy-check pr-check bench
 
 setup:  ## the virtualenv and the Pulumi CLI, language host and Kubernetes provider (idempotent)
 	scripts/setup.sh
@@ -17,6 +17,9 @@ preview: setup
 policy-check: setup  ## what a pull request sees: preview with the policy pack and this stack's policy config
 	$(ENV) pulumi stack select --create $(STACK) && pulumi preview --stack $(STACK) \
 		--policy-pack policies --policy-pack-config policies/config/$(STACK).json
+
+pr-check: setup  ## what a pull request runs: the tests, then every stack's preview with the policy pack
+	scripts/pr-check.sh
 
 destroy: setup
 	$(ENV) pulumi destroy --yes --stack $(STACK)

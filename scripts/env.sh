@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the Makefile and the tests: the offline Pulumi environment of this checkout.
 # Everything Pulumi writes (plugins, credentials, local state) stays under .pulumi/.
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}

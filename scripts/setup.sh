@@ -14,15 +14,28 @@ if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; th
 	echo "$wanted" >"$stamp"
 fi
 
-tools/build.sh
 source scripts/env.sh
+provider_version=$(sed -n 's/^K8S_PROVIDER_VERSION=//p' tools/build.sh)
+built=.tools/plugins/pulumi-resource-kubernetes
+installed="$PULUMI_HOME/plugins/resource-kubernetes-v$provider_version/pulumi-resource-kubernetes"
+
+# Where the official CLI is on PATH (an online machine, CI on GitHub), the provider comes from Pulumi's
+# plugin registry; offline, or when that fails, tools/build.sh builds it from its Go module.
+official=$(PATH=${PATH//"$ROOT/.tools/bin:"/} command -v pulumi || true)
+if [[ ! -x "$built" && ! -x "$installed" && -n "$official" ]]; then
+	timeout 300 "$official" plugin install resource kubernetes "v$provider_version" >&2 || true
+fi
+if [[ ! -x "$built" && -x "$installed" ]]; then
+	export SKIP_K8S_PROVIDER=1
+fi
+
+tools/build.sh
 pulumi version >/dev/null
 
-# The provider goes into PULUMI_HOME's plugin cache, where the CLI looks for the version the SDK asks for.
-provider_version=$(sed -n 's/^K8S_PROVIDER_VERSION=//p' tools/build.sh)
-installed="$PULUMI_HOME/plugins/resource-kubernetes-v$provider_version/pulumi-resource-kubernetes"
-if ! cmp -s .tools/plugins/pulumi-resource-kubernetes "$installed"; then
+# A provider found on PATH makes every run warn, so the built one goes into PULUMI_HOME's plugin cache,
+# where the CLI looks for the version the SDK asks for.
+if [[ -x "$built" ]] && ! cmp -s "$built" "$installed"; then
 	echo "[setup] installing pulumi-resource-kubernetes $provider_version into $PULUMI_HOME" >&2
 	pulumi plugin rm resource kubernetes "$provider_version" --yes >/dev/null 2>&1 || true
-	pulumi plugin install resource kubernetes "v$provider_version" --file .tools/plugins/pulumi-resource-kubernetes
+	pulumi plugin install resource kubernetes "v$provider_version" --file "$built"
 fi

@@ -19,6 +19,8 @@ mkdir -p "$BIN" "$PLUGINS" "$STAMPS"
 PULUMI_VERSION=v3.259.0
 LANGHOST_VERSION=v3.163.0
 K8S_PROVIDER_VERSION=4.25.0
+# The workflow linter the tests run on .github/workflows (tools/actionlint/go.mod).
+ACTIONLINT_VERSION=v1.7.12
 # The LWS release whose chart render-mode stacks install from a local path (tools/lws/go.mod).
 LWS_VERSION=0.7.0
 
@@ -96,6 +98,15 @@ PY
 	mark pulumi-resource-kubernetes "$dir" "$K8S_PROVIDER_VERSION"
 }
 
+build_actionlint() {
+	fresh actionlint actionlint "$ACTIONLINT_VERSION" && return
+	log "building actionlint $ACTIONLINT_VERSION"
+	go build -C "$ROOT/tools/actionlint" -o "$BIN/actionlint" \
+		-ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" \
+		github.com/rhysd/actionlint/cmd/actionlint
+	mark actionlint actionlint "$ACTIONLINT_VERSION"
+}
+
 prepare_lws_chart() {
 	# The chart ships in the LWS module; its Chart.yaml carries a placeholder version that the
 	# release process replaces, so set it to the release as the published OCI chart has it.
@@ -130,7 +141,9 @@ main() {
 		build_pulumi
 		build_language_host
 	fi
-	build_k8s_provider
+	# scripts/setup.sh skips the build when the official CLI could install the provider itself.
+	[[ -n "${SKIP_K8S_PROVIDER:-}" ]] || build_k8s_provider
+	build_actionlint
 	prepare_lws_chart
 }
 

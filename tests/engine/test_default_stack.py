@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.engine.conftest import Project
+from tests.engine.scratch import Project
 
 pytestmark = pytest.mark.engine
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# What a pull request runs (.github/workflows/pull-request.yml), as one local command: the tests, then for
+# every environment stack a preview with the policy pack and that stack's policy config. Stacks are previewed
+# against the backend you are logged in to; mandatory policy violations fail the check.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/env.sh
+
+make --no-print-directory test
+failed=()
+for stack in $(scripts/stacks.sh); do
+	echo "== pulumi preview --stack $stack with the policy pack" >&2
+	pulumi stack select --create "$stack" >/dev/null
+	pulumi preview --stack "$stack" --non-interactive \
+		--policy-pack policies --policy-pack-config "policies/config/$stack.json" || failed+=("$stack")
+done
+if ((${#failed[@]})); then
+	echo "policy check failed for: ${failed[*]}" >&2
+	exit 1
+fi
