@@ -243,3 +243,16 @@ def test_the_lws_crd_outlives_the_controller_component(recorder: Recorder) -> No
     crd = transformed("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
     assert crd is not None and crd.opts.retain_on_delete is True
     assert transformed("kubernetes:apps/v1:Deployment") is None
+
+
+def test_hand_written_manifests_are_applied_after_the_controller(
+    recorder: Recorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "group.yaml").write_text("kind: LeaderWorkerSet\n")
+    raw = ack_qwen3_32b("vllm")
+    raw["manifests"] = ["group.yaml"]
+    deploy(recorder, raw, {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
+    group = recorder.one("kubernetes:yaml/v2:ConfigGroup")
+    assert group["files"] == ["group.yaml"]
+    assert any("helm.sh/v4:Chart" in urn for urn in recorder.dependencies["manifests"])
