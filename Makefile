@@ -3,7 +3,7 @@ SHELL := /bin/bash
 STACK ?= dev
 ENV := source scripts/env.sh &&
 
-.PHONY: setup up preview destroy test lint policy-check pr-check bench
+.PHONY: setup up preview destroy test lint policy-check pr-check bench cluster-tools cluster-up cluster-down e2e
 
 setup:  ## the virtualenv and the Pulumi CLI, language host and Kubernetes provider (idempotent)
 	scripts/setup.sh
@@ -21,13 +21,25 @@ policy-check: setup  ## what a pull request sees: preview with the policy pack a
 pr-check: setup  ## what a pull request runs: the tests, then every stack's preview with the policy pack
 	scripts/pr-check.sh
 
+cluster-up: setup cluster-tools  ## the local cluster (fake GPU nodes, the real LWS controller) for STACK=local
+	LWS=controller scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+e2e: setup cluster-tools  ## only the end-to-end tests of the local stack on the local cluster
+	$(ENV) pytest -m e2e tests/e2e
+
 destroy: setup
 	$(ENV) pulumi destroy --yes --stack $(STACK)
 
 lint: setup
 	$(ENV) ruff check . && ruff format --check . && mypy
 
-test: setup  ## lint, type-check and every test, the real Pulumi engine included
+cluster-tools:  ## etcd, kube-apiserver & co., kwok and the LWS controller for the local cluster (idempotent)
+	tools/build-cluster.sh
+
+test: setup cluster-tools  ## lint, type-check and every test: the real Pulumi engine and the local cluster included
 	$(ENV) ruff check . && ruff format --check . && mypy && pytest
 
 bench: setup

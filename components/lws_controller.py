@@ -25,6 +25,15 @@ class LwsControllerArgs:
     namespace: str
     image_repository: str | None = None
     maintenance_window: bool = False
+    external_webhook: ExternalWebhookArgs | None = None
+
+
+@dataclass(frozen=True)
+class ExternalWebhookArgs:
+    """A controller outside the cluster: the chart's webhooks call `url` and trust `ca_bundle` (base64 PEM)."""
+
+    url: str
+    ca_bundle: str
 
 
 class OnlineUpgradeError(Exception):
@@ -52,6 +61,36 @@ def _keep_crds(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformRe
     return pulumi.ResourceTransformResult(
         args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
     )
+
+
+WEBHOOK_TYPES = (
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+)
+
+
+def _serve_webhooks_at(endpoint: ExternalWebhookArgs) -> pulumi.ResourceTransform:
+    """The chart's webhooks call its Service, whose pods only exist in-cluster; point them at the endpoint."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ not in WEBHOOK_TYPES:
+            return None
+        hooks: list[dict[str, Any]] = args.props.get("webhooks") or []  # type: ignore[assignment]
+        webhooks = [_with_url(hook, endpoint) for hook in hooks]
+        return pulumi.ResourceTransformResult({**args.props, "webhooks": webhooks}, args.opts)
+
+    return transform
+
+
+def _with_url(hook: dict[str, Any], endpoint: ExternalWebhookArgs) -> dict[str, Any]:
+    path = ((hook.get("clientConfig") or {}).get("service") or {}).get("path", "")
+    return {**hook, "clientConfig": {"url": endpoint.url + path, "caBundle": endpoint.ca_bundle}}
+
+
+def _chart_transforms(args: LwsControllerArgs) -> list[pulumi.ResourceTransform]:
+    if args.external_webhook is None:
+        return [_keep_crds]
+    return [_keep_crds, _serve_webhooks_at(args.external_webhook)]
 
 
 class LwsController(pulumi.ComponentResource):
@@ -87,7 +126,12 @@ class LwsController(pulumi.ComponentResource):
             version=None if local else version,
             namespace=args.namespace,
             values=controller_values(version, args.image_repository),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], transforms=[_keep_crds]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[namespace],
+                transforms=[_keep_crds]
+                + ([_serve_webhooks_at(args.external_webhook)] if args.external_webhook else []),
+            ),
         )
         self.ready = chart.resources.apply(lambda resources: [namespace, *(resources or [])])
         self.register_outputs({"version": self.version})

@@ -5,16 +5,18 @@ Kept apart from __main__.py so unit tests run it under Pulumi mocks with any con
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.inference_group import Autoscaling, InferenceGroup, InferenceGroupArgs
-from components.lws_controller import LwsController, LwsControllerArgs
+from components.lws_controller import ExternalWebhookArgs, LwsController, LwsControllerArgs
 from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
-from config.model import Cluster, StackConfig
+from config.model import Cluster, ExternalWebhook, StackConfig
 from plan.group import StackPlan
 from plan.manifests import NfsVolume, OssVolume, Placement
 
@@ -31,7 +33,18 @@ def provider(config: StackConfig, secrets: dict[str, Any]) -> k8s.Provider:
     target = config.target
     if target.render_dir:
         return k8s.Provider("cluster", render_yaml_to_directory=target.render_dir)
-    return k8s.Provider("cluster", context=target.context, kubeconfig=secrets.get("kubeconfig"))
+    kubeconfig = secrets.get("kubeconfig") or target.kubeconfig_file  # the provider takes content or a path
+    return k8s.Provider("cluster", context=target.context, kubeconfig=kubeconfig)
+
+
+def external_webhook(webhook: ExternalWebhook | None) -> ExternalWebhookArgs | None:
+    if webhook is None:
+        return None
+    try:
+        ca_pem = Path(webhook.ca_file).read_bytes()
+    except OSError as error:
+        raise pulumi.RunError(f"cluster.lws.webhook.caFile: cannot read {webhook.ca_file}: {error.strerror}") from None
+    return ExternalWebhookArgs(webhook.url.rstrip("/"), base64.b64encode(ca_pem).decode())
 
 
 def storage_args(cluster: Cluster, secrets: dict[str, Any], render: bool) -> ModelStorageArgs:
@@ -64,7 +77,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
     controller = LwsController(
         "lws",
         LwsControllerArgs(lws.mode.value, lws.version, lws.chart, lws.namespace, lws.image_repository,
-                          lws.maintenance_window),
+                          lws.maintenance_window, external_webhook(lws.webhook)),
         opts,
     )  # fmt: skip
     namespace = k8s.core.v1.Namespace(

@@ -36,6 +36,15 @@ class LwsMode(StrEnum):
     NONE = "none"
 
 
+class ExternalWebhook(Model):
+    """Where the API server reaches an LWS controller that runs outside the cluster."""
+
+    url: Annotated[str, Field(pattern=r"^https://")]
+    """Base URL of the controller's webhook server, e.g. https://127.0.0.1:9443."""
+    ca_file: str
+    """PEM file of the CA that signed the webhook server's certificate (becomes the caBundle)."""
+
+
 class LwsController(Model):
     """The LeaderWorkerSet controller of the cluster."""
 
@@ -53,6 +62,9 @@ class LwsController(Model):
     """Namespace of the controller (install mode)."""
     maintenance_window: bool = False
     """Declares an offline maintenance window: all LWS workloads are deleted before the upgrade."""
+    webhook: ExternalWebhook | None = None
+    """Install mode, for a controller that runs outside the cluster (the local cluster of scripts/cluster.sh):
+    the chart's admission webhooks call this endpoint instead of the chart's Service."""
 
     @property
     def version_tuple(self) -> tuple[int, ...]:
@@ -328,13 +340,15 @@ class Target(Model):
 
     render_dir: str | None = None
     """Write YAML into this directory instead of applying (no cluster needed)."""
+    kubeconfig_file: str | None = None
+    """Path of a kubeconfig file, e.g. the local cluster's (.tools/cluster/kubeconfig)."""
     context: str | None = None
     """A context of the ambient kubeconfig; a kubeconfig's content goes in the secret key `kubeconfig`."""
 
     @model_validator(mode="after")
     def _one_target(self) -> Target:
-        if self.render_dir and self.context:
-            raise ValueError("renderDir writes YAML instead of applying; do not combine it with context")
+        if self.render_dir and (self.context or self.kubeconfig_file):
+            raise ValueError("renderDir writes YAML instead of applying; do not combine it with a cluster")
         return self
 
 

@@ -178,10 +178,16 @@ def startup_failure_threshold(budget_seconds: int) -> int:
     return max(1, -(-budget_seconds // PROBE_PERIOD_SECONDS))
 
 
+def leader_service_name(group: GroupPlan) -> str:
+    """Not the group's own name: the LWS controller owns a headless Service of that name, which gives the pods
+    the DNS names LWS_LEADER_ADDRESS points at; a Service of ours by that name would take it over."""
+    return f"{group.name}-leader"
+
+
 def leader_service(group: GroupPlan, namespace: str) -> Manifest:
     """A ClusterIP Service in front of the leaders only: workers serve no HTTP."""
     return {
-        "metadata": {"name": group.name, "namespace": namespace, "labels": labels(group)},
+        "metadata": {"name": leader_service_name(group), "namespace": namespace, "labels": labels(group)},
         "spec": {
             "type": "ClusterIP",
             "selector": {"app.kubernetes.io/instance": group.name, "app.kubernetes.io/component": "leader"},
@@ -240,7 +246,7 @@ def autoscaler(group: GroupPlan, namespace: str, minimum: int, maximum: int, cpu
 
 
 def service_url(group: GroupPlan, namespace: str) -> str:
-    return f"http://{group.name}.{namespace}.svc.cluster.local:{group.port}"
+    return f"http://{leader_service_name(group)}.{namespace}.svc.cluster.local:{group.port}"
 
 
 def plan_summary(group: GroupPlan) -> dict[str, Any]:

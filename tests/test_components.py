@@ -178,6 +178,8 @@ def test_service_selects_only_leaders_and_network_policy_opens_only_the_port(rec
     deploy(recorder, tiny_model())
     service = recorder.one("kubernetes:core/v1:Service")
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "leader"
+    # The LWS controller owns a headless Service named after the LeaderWorkerSet (the pods' DNS names).
+    assert service["metadata"]["name"] != recorder.one(LWS)["metadata"]["name"]
     policy = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy")
     outside = policy["spec"]["ingress"][1]
     assert outside["ports"] == [{"port": 8000, "protocol": "TCP"}]

@@ -28,7 +28,7 @@ def test_up_renders_the_groups_rerun_changes_nothing_and_destroy_keeps_data(proj
     assert "startupProbe" in leader
 
     services = project.objects("Service")
-    assert services["qwen3-32b"]["spec"]["selector"]["app.kubernetes.io/component"] == "leader"
+    assert services["qwen3-32b-leader"]["spec"]["selector"]["app.kubernetes.io/component"] == "leader"
     volume = project.objects("PersistentVolume")["models-inference"]
     assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     controller = project.objects("Deployment")["lws-controller-manager"]
