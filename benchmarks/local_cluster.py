@@ -45,21 +45,31 @@ def local_stack(target: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def pulumi_up_seconds(work: Path) -> float:
+    (work / "up").mkdir()
     project = scratch_project(work / "up", local_stack())
     start = time.perf_counter()
     project.pulumi("up", "--yes", "--skip-preview")
     return time.perf_counter() - start
 
 
+def until_ok(command: list[str], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while subprocess.run(command, capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            subprocess.run(command, check=True)
+        time.sleep(0.5)
+
+
 def kubectl_apply_seconds(work: Path) -> float:
+    (work / "render").mkdir()
     rendered = scratch_project(work / "render", local_stack({"renderDir": "rendered"}))
     rendered.pulumi("up", "--yes", "--skip-preview")
     crds, manifests = rendered.path / "rendered" / "0-crd", rendered.path / "rendered" / "1-manifest"
     start = time.perf_counter()
     subprocess.run([*KUBECTL, "apply", "--server-side", "-f", str(crds)], check=True, capture_output=True)
-    subprocess.run([*KUBECTL, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"],
-                   check=True, capture_output=True)  # fmt: skip
-    subprocess.run([*KUBECTL, "apply", "--server-side", "-f", str(manifests)], check=True, capture_output=True)
+    # Retried, as a person would: the CRD must be served and the controller's webhooks up (the controller
+    # starts once the CRD exists) before LeaderWorkerSets are accepted.
+    until_ok([*KUBECTL, "apply", "--server-side", "-f", str(manifests)])
     subprocess.run([*KUBECTL, "wait", "--for=condition=Available", "leaderworkerset", "--all", "-n", "inference",
                     "--timeout=300s"], check=True, capture_output=True)  # fmt: skip
     return time.perf_counter() - start
