@@ -258,3 +258,25 @@ def test_hand_written_manifests_are_applied_after_the_controller(
     group = recorder.one("kubernetes:yaml/v2:ConfigGroup")
     assert group["files"] == ["group.yaml"]
     assert any("helm.sh/v4:Chart" in urn for urn in recorder.dependencies["manifests"])
+
+
+def test_an_out_of_cluster_controller_gets_the_chart_webhooks(recorder: Recorder, tmp_path: Any) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    raw = set_path(ack_qwen3_32b("vllm"), "cluster.lws.webhook", {"url": "https://127.0.0.1:9443/", "caFile": str(ca)})
+    deploy(recorder, raw, {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
+    _, serve_webhooks = recorder.callbacks.transforms
+    hook = {
+        "name": "mpod.kb.io",
+        "clientConfig": {"service": {"name": "lws-webhook-service", "path": "/mutate--v1-pod"}},
+    }
+    args = pulumi.ResourceTransformArgs(
+        custom=True, type_="kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
+        name="lws", props={"webhooks": [hook]}, opts=pulumi.ResourceOptions(),
+    )  # fmt: skip
+    result = serve_webhooks(args)
+    assert result is not None
+    (served,) = result.props["webhooks"]
+    assert served["clientConfig"]["url"] == "https://127.0.0.1:9443/mutate--v1-pod"
+    assert served["clientConfig"]["caBundle"] == "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
+    assert served["name"] == "mpod.kb.io"
