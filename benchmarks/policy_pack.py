@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -39,12 +38,11 @@ from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
 from config.load import parse  # noqa: E402
 from plan.group import plan_stack  # noqa: E402
 from plan.manifests import OssVolume, Placement, leader_worker_set, model_volume  # noqa: E402
+from tests.engine.scratch import offline_env, state_file  # noqa: E402
 
 LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 Obj = dict[str, Any]
 BIN = ROOT / ".tools" / "bin"
-STACK_URN = "urn:pulumi:bench::lws::pulumi:pulumi:Stack::lws-bench"
-PROVIDER_URN = "urn:pulumi:bench::lws::pulumi:providers:kubernetes::default"
 
 # A Qwen3-32B group over two L20 pods, as a user would configure it.
 STACK_CONFIG: Obj = {
@@ -204,42 +202,9 @@ def main() -> None:
     cli(stack)
 
 
-def state_file(path: Path, resources: list[tuple[str, Obj]]) -> Path:
-    """A `pulumi stack export` checkpoint holding (type token, object) pairs as Kubernetes resources, as in
-    tests/policies/test_policy_engine.py."""
-    entries: list[Obj] = [
-        {"urn": STACK_URN, "custom": False, "type": "pulumi:pulumi:Stack"},
-        {"urn": PROVIDER_URN, "custom": True, "id": "k8s", "type": "pulumi:providers:kubernetes"},
-    ]
-    for index, (token, obj) in enumerate(resources):
-        name = f"{obj['metadata']['name']}-{index}"
-        entries.append(
-            {
-                "urn": f"urn:pulumi:bench::lws::{token}::{name}",
-                "custom": True,
-                "id": name,
-                "type": token,
-                "inputs": obj,
-                "outputs": obj,
-                "parent": STACK_URN,
-                "provider": f"{PROVIDER_URN}::k8s",
-            }
-        )
-    manifest = {"time": "2025-01-01T00:00:00Z", "magic": "", "version": ""}
-    path.write_text(json.dumps({"version": 3, "deployment": {"manifest": manifest, "resources": entries}}))
-    return path
-
-
 def analyze(work: Path, state: Path) -> tuple[float, int, list[Obj]]:
     """Wall-clock seconds, exit code and policy events of one `pulumi policy analyze` run."""
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{BIN}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
-        PULUMI_HOME=str(work / "home"),
-        PULUMI_SKIP_UPDATE_CHECK="true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-        PULUMI_PYTHON_CMD=str(ROOT / ".venv" / "bin" / "python"),
-    )
+    env = offline_env(work / "home")
     command = [
         "pulumi", "policy", "analyze", "--file", str(state), "--policy-pack", str(ROOT / "policies"),
         "--policy-pack-config", str(ROOT / "policies" / "config" / "ack.json"),

@@ -4,6 +4,7 @@ stacks."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -62,21 +63,47 @@ class Project:
         return "\n".join(p.read_text() for p in (self.path / ".state").rglob("*.json"))
 
 
-def _tools_env() -> dict[str, str]:
-    bin_dir = ROOT / ".tools" / "bin"
-    home = Path(os.environ.get("PULUMI_HOME", ROOT / ".pulumi" / "home"))
-    if not (bin_dir / "pulumi").exists() or not any((home / "plugins").glob("resource-kubernetes-v*")):
-        pytest.fail("the Pulumi tools are not built: run `make setup` (scripts/setup.sh)")
+BIN = ROOT / ".tools" / "bin"
+STACK_URN = "urn:pulumi:test::lws::pulumi:pulumi:Stack::lws-test"
+PROVIDER_URN = "urn:pulumi:test::lws::pulumi:providers:kubernetes::default"
+
+
+def offline_env(home: Path) -> dict[str, str]:
+    """The environment the CLI of tools/build.sh runs in: this checkout's tools first, nothing downloaded."""
     env = dict(os.environ)
-    env["PATH"] = f"{bin_dir}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}"
     env.update(
+        PATH=f"{BIN}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
         PULUMI_HOME=str(home),
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_PYTHON_CMD=str(ROOT / ".venv" / "bin" / "python"),
-        PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
     )
     return env
+
+
+def state_file(path: Path, resources: list[tuple[str, dict[str, Any]]]) -> Path:
+    """A `pulumi stack export` checkpoint holding (type token, object) pairs as Kubernetes resources, for
+    `pulumi policy analyze --file`."""
+    entries: list[dict[str, Any]] = [
+        {"urn": STACK_URN, "custom": False, "type": "pulumi:pulumi:Stack"},
+        {"urn": PROVIDER_URN, "custom": True, "id": "k8s", "type": "pulumi:providers:kubernetes"},
+    ]
+    for index, (token, obj) in enumerate(resources):
+        name = f"{obj['metadata']['name']}-{index}"
+        entries.append({
+            "urn": f"urn:pulumi:test::lws::{token}::{name}", "custom": True, "id": name, "type": token,
+            "inputs": obj, "outputs": obj, "parent": STACK_URN, "provider": f"{PROVIDER_URN}::k8s",
+        })  # fmt: skip
+    manifest = {"time": "2025-01-01T00:00:00Z", "magic": "", "version": ""}
+    path.write_text(json.dumps({"version": 3, "deployment": {"manifest": manifest, "resources": entries}}))
+    return path
+
+
+def _tools_env() -> dict[str, str]:
+    home = Path(os.environ.get("PULUMI_HOME", ROOT / ".pulumi" / "home"))
+    if not (BIN / "pulumi").exists() or not any((home / "plugins").glob("resource-kubernetes-v*")):
+        pytest.fail("the Pulumi tools are not built: run `make setup` (scripts/setup.sh)")
+    return {**offline_env(home), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
 
 
 def default_stack_config() -> dict[str, Any]:

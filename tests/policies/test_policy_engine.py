@@ -5,7 +5,6 @@ program, cluster or provider. Only the CLI and the Python language host of tools
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -13,45 +12,17 @@ from typing import Any
 
 import pytest
 
+from tests.engine.scratch import BIN, ROOT, offline_env, state_file
 from tests.policies.helpers import CONFIG_DIR, load, set_in, type_token
 
 pytestmark = pytest.mark.engine
 
-ROOT = Path(__file__).resolve().parents[2]
-STACK_URN = "urn:pulumi:test::lws::pulumi:pulumi:Stack::lws-test"
-PROVIDER_URN = "urn:pulumi:test::lws::pulumi:providers:kubernetes::default"
-
-
-def state_file(path: Path, objs: list[dict[str, Any]]) -> Path:
-    """A `pulumi stack export` checkpoint holding the objects as Kubernetes resources."""
-    resources: list[dict[str, Any]] = [
-        {"urn": STACK_URN, "custom": False, "type": "pulumi:pulumi:Stack"},
-        {"urn": PROVIDER_URN, "custom": True, "id": "k8s", "type": "pulumi:providers:kubernetes"},
-    ]
-    for index, obj in enumerate(objs):
-        token, name = type_token(obj), f"{obj['metadata']['name']}-{index}"
-        resources.append({
-            "urn": f"urn:pulumi:test::lws::{token}::{name}", "custom": True, "id": name, "type": token,
-            "inputs": obj, "outputs": obj, "parent": STACK_URN, "provider": f"{PROVIDER_URN}::k8s",
-        })  # fmt: skip
-    manifest = {"time": "2025-01-01T00:00:00Z", "magic": "", "version": ""}
-    path.write_text(json.dumps({"version": 3, "deployment": {"manifest": manifest, "resources": resources}}))
-    return path
-
 
 def analyze(tmp_path: Path, objs: list[dict[str, Any]], config: Path) -> tuple[int, list[dict[str, Any]], str]:
-    bin_dir = ROOT / ".tools" / "bin"
-    if not (bin_dir / "pulumi").exists() or not (bin_dir / "pulumi-language-python").exists():
+    if not (BIN / "pulumi").exists() or not (BIN / "pulumi-language-python").exists():
         pytest.fail("the Pulumi CLI is not built: run `make setup` (scripts/setup.sh)")
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{bin_dir}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
-        PULUMI_HOME=str(tmp_path / "home"),
-        PULUMI_SKIP_UPDATE_CHECK="true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-        PULUMI_PYTHON_CMD=str(ROOT / ".venv" / "bin" / "python"),
-    )
-    state = state_file(tmp_path / "state.json", objs)
+    env = offline_env(tmp_path / "home")
+    state = state_file(tmp_path / "state.json", [(type_token(obj), obj) for obj in objs])
     result = subprocess.run(
         ["pulumi", "policy", "analyze", "--file", str(state), "--policy-pack", str(ROOT / "policies"),
          "--policy-pack-config", str(config), "--json", "--non-interactive", "--color", "never"],
