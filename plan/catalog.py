@@ -23,17 +23,22 @@ class Dtype(StrEnum):
     FP8 = "fp8"
     INT4_AWQ = "awq-int4"
     INT4_GPTQ = "gptq-int4"
+    MXFP4 = "mxfp4"
+    NVFP4 = "nvfp4"
 
 
 # Bytes per parameter of the quantized linear layers. int4 packs two weights per byte and adds one
 # fp16 scale and one packed 4-bit zero point per group of 128 weights: (0.5 + 2.5/128). fp8 checkpoints
-# add one fp32 scale per tensor or channel, which is negligible.
+# add one fp32 scale per tensor or channel, which is negligible. MXFP4 (OCP microscaling, gpt-oss) adds
+# one 8-bit E8M0 scale per block of 32 weights; NVFP4 one fp8 E4M3 scale per block of 16.
 BYTES_PER_PARAMETER: dict[Dtype, float] = {
     Dtype.BF16: 2.0,
     Dtype.FP16: 2.0,
     Dtype.FP8: 1.0,
     Dtype.INT4_AWQ: 0.5 + 2.5 / 128,
     Dtype.INT4_GPTQ: 0.5 + 2.5 / 128,
+    Dtype.MXFP4: 0.5 + 1 / 32,
+    Dtype.NVFP4: 0.5 + 1 / 16,
 }
 
 # Embeddings and the LM head stay in 16 bits in AWQ, GPTQ and fp8 checkpoints.

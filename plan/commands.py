@@ -96,13 +96,22 @@ def _sglang(spec: ServeSpec, *, leader: bool) -> list[str]:
     return args + list(spec.extra_args)
 
 
-# vLLM --quantization / SGLang --quantization values for each stored dtype.
+# vLLM --quantization / SGLang --quantization values for each stored dtype. MXFP4 and NVFP4 checkpoints
+# declare their format in config.json (quantization_config), which both engines read: no flag.
 QUANTIZATION_FLAG: dict[Dtype, str | None] = {
     Dtype.BF16: None,
     Dtype.FP16: None,
     Dtype.FP8: "fp8",
     Dtype.INT4_AWQ: "awq",
     Dtype.INT4_GPTQ: "gptq",
+    Dtype.MXFP4: None,
+    Dtype.NVFP4: None,
+}
+
+# Boolean switches (no value) of the engines that change how ranks are laid out.
+SWITCHES = {
+    Engine.VLLM: {"expert": ("--enable-expert-parallel", "-ep")},
+    Engine.SGLANG: {"dp_attention": ("--enable-dp-attention",), "expert": ("--enable-ep-moe",)},
 }
 
 
@@ -119,6 +128,7 @@ _FLAGS = {
         "quantization": ("--quantization", "-q"),
         "dtype": ("--dtype",),
         "nnodes": (),
+        "data": ("--data-parallel-size", "--data_parallel_size", "-dp"),
     },
     Engine.SGLANG: {
         "tensor": ("--tp", "--tp-size", "--tensor-parallel-size"),
@@ -130,6 +140,7 @@ _FLAGS = {
         "quantization": ("--quantization",),
         "dtype": ("--dtype",),
         "nnodes": ("--nnodes",),
+        "data": ("--dp-size", "--dp", "--data-parallel-size"),
     },
 }
 

@@ -36,6 +36,12 @@ def _v(version: Sequence[int]) -> str:
 
 @dataclass(frozen=True)
 class GroupShape:
+    """The ranks an engine command asks for and the GPUs a group has.
+
+    data_parallel: vLLM --data-parallel-size (DP replicas of TP x PP each); SGLang --dp-size. With SGLang's
+    --enable-dp-attention (dp_attention) the DP ranks live inside --tp, so they do not multiply the GPUs.
+    """
+
     engine: Engine
     tensor_parallel: int
     pipeline_parallel: int
@@ -43,10 +49,27 @@ class GroupShape:
     leader_gpus: int
     worker_gpus: int
     nnodes: str | None = None
+    data_parallel: int = 1
+    dp_attention: bool = False
+
+    @property
+    def ranks(self) -> int:
+        """GPUs the engine will use for the whole group."""
+        base = self.tensor_parallel * self.pipeline_parallel
+        if self.engine is Engine.SGLANG and self.dp_attention:
+            return base
+        return base * self.data_parallel
+
+    def describe_ranks(self) -> str:
+        flag = "--tp" if self.engine is Engine.SGLANG else "TP"
+        text = f"{flag}={self.tensor_parallel} x PP={self.pipeline_parallel}"
+        if self.data_parallel > 1 and not (self.engine is Engine.SGLANG and self.dp_attention):
+            text += f" x DP={self.data_parallel}"
+        return f"{text} = {self.ranks} ranks"
 
 
 def check_parallelism(shape: GroupShape) -> list[Finding]:
-    """TP x PP must use exactly the GPUs of a group, and every pod of the group the same number."""
+    """The engine's ranks (TP x PP [x DP]) use exactly the GPUs of a group, every pod the same number."""
     findings = []
     if shape.group_size > 1 and shape.leader_gpus != shape.worker_gpus:
         findings.append(
@@ -57,15 +80,22 @@ def check_parallelism(shape: GroupShape) -> list[Finding]:
             )
         )
     gpus = shape.group_size * shape.leader_gpus
-    ranks = shape.tensor_parallel * shape.pipeline_parallel
+    ranks = shape.ranks
     if ranks != gpus:
-        flag = "--tp" if shape.engine is Engine.SGLANG else "TP"
         findings.append(
             Finding(
                 "parallelism",
-                f"{flag}={shape.tensor_parallel} x PP={shape.pipeline_parallel} = {ranks} ranks, but the group "
+                f"{shape.describe_ranks()}, but the group "
                 f"has {shape.group_size} pods x {shape.leader_gpus} GPUs = {gpus} GPUs; "
                 + ("the engine would wait forever for missing GPUs" if ranks > gpus else "GPUs would sit idle"),
+            )
+        )
+    if shape.engine is Engine.SGLANG and shape.dp_attention and shape.tensor_parallel % max(shape.data_parallel, 1):
+        findings.append(
+            Finding(
+                "parallelism",
+                f"--dp-size={shape.data_parallel} does not divide --tp={shape.tensor_parallel}; with "
+                "--enable-dp-attention each DP rank takes tp/dp GPUs",
             )
         )
     nnodes_ok = shape.nnodes is None or shape.nnodes in ("$(LWS_GROUP_SIZE)", str(shape.group_size))

@@ -412,6 +412,8 @@ NOMINAL_BITS = {
     Dtype.FP8: 8,
     Dtype.INT4_AWQ: 4 + 20 / 128,
     Dtype.INT4_GPTQ: 4 + 20 / 128,
+    Dtype.MXFP4: 4 + 8 / 32,  # an 8-bit shared exponent per 32 weights (OCP MX)
+    Dtype.NVFP4: 4 + 8 / 16,  # an fp8 scale per 16 weights
 }
 
 
@@ -713,3 +715,14 @@ def test_extra_args_may_not_override_the_planned_parallelism(engine: str, flag: 
     problems = refusal(raw)
     found = messages_at(problems, "models[0].serving.extraArgs")
     assert found and flag.split("=")[0] in found[0]
+
+
+def test_vllm_data_parallel_multiplies_the_ranks_and_sglang_dp_attention_does_not() -> None:
+    vllm_dp = GroupShape(Engine.VLLM, 1, 1, 2, 8, 8, data_parallel=16)
+    sglang_dp_attention = GroupShape(Engine.SGLANG, 16, 1, 2, 8, 8, data_parallel=16, dp_attention=True)
+    sglang_dp_replicas = GroupShape(Engine.SGLANG, 16, 1, 2, 8, 8, data_parallel=2)
+
+    assert check_parallelism(vllm_dp) == []
+    assert check_parallelism(sglang_dp_attention) == []
+    (finding,) = check_parallelism(sglang_dp_replicas)
+    assert "x DP=2 = 32 ranks" in finding.message and "missing GPUs" in finding.message
