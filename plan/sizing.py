@@ -130,7 +130,15 @@ def estimate_memory(
     kv_sequences: int,
     batched_tokens: int = DEFAULT_BATCHED_TOKENS,
     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
+    data_parallel: int = 1,
+    expert_parallel: bool = False,
 ) -> MemoryEstimate:
+    """One GPU of a group of TP x PP (x DP) ranks.
+
+    A dense model's DP replicas each hold all of its weights and their own KV cache, so per GPU nothing
+    changes; data_parallel and expert_parallel matter for mixture-of-experts shapes, whose experts are
+    sharded over the TP x DP ranks when expert parallelism is on.
+    """
     per_token = kv_bytes_per_token(shape, tensor_parallel, pipeline_parallel)
     return MemoryEstimate(
         gpu_bytes=gpu_bytes,
