@@ -9,14 +9,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from plan.catalog import BYTES_PER_PARAMETER, UNQUANTIZED_BYTES, Dtype, Engine
 from plan.units import GIB
 
 
+class Attention(StrEnum):
+    """How attention caches keys and values."""
+
+    GQA = "gqa"
+    """Grouped-query (or multi-head) attention: K and V per KV head, split over TP ranks."""
+    MLA = "mla"
+    """Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2): one compressed latent per token and layer."""
+
+
 @dataclass(frozen=True)
 class ModelShape:
-    """The numbers of a model card that sizing needs."""
+    """The numbers of a model card that sizing needs.
+
+    The mixture-of-experts and attention facts default to a dense GQA model, so a card that gives none of
+    them is sized as before.
+    """
 
     parameters: float
     dtype: Dtype
@@ -28,6 +42,40 @@ class ModelShape:
     vocab_size: int | None = None
     tied_embeddings: bool = False
     kv_cache_bytes: float = 2.0
+    active_parameters: float | None = None
+    """Parameters one token passes through (MoE); None for a dense model (all of them)."""
+    expert_parameters: float = 0.0
+    """Parameters of the routed experts, all layers; 0 for a dense model."""
+    routed_experts: int = 0
+    shared_experts: int = 0
+    experts_per_token: int = 0
+    expert_dtype: Dtype | None = None
+    """How the routed experts are stored when it differs from dtype (gpt-oss: MXFP4 experts, bf16 rest)."""
+    unquantized_parameters: float = 0.0
+    """Parameters besides the embeddings kept in 16 bits in a quantized checkpoint (routers, ...)."""
+    attention: Attention = Attention.GQA
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    sliding_window: int | None = None
+    sliding_window_layers: int = 0
+    """Layers that attend only to the last sliding_window tokens (gpt-oss: every other layer)."""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.expert_parameters > 0
+
+    @property
+    def dense_parameters(self) -> float:
+        """Everything but the routed experts: attention, shared experts, dense layers, embeddings."""
+        return self.parameters - self.expert_parameters
+
+    @property
+    def active(self) -> float:
+        return self.active_parameters if self.active_parameters is not None else self.parameters
+
+    @property
+    def stored_expert_dtype(self) -> Dtype:
+        return self.expert_dtype or self.dtype
 
 
 def embedding_parameters(shape: ModelShape) -> float:
@@ -37,13 +85,46 @@ def embedding_parameters(shape: ModelShape) -> float:
     return float(shape.vocab_size * shape.hidden_size * tables)
 
 
+def _stored_bytes(parameters: float, dtype: Dtype, unquantized: float) -> float:
+    """Parameters stored in dtype, of which `unquantized` stay in 16 bits when dtype is a quantized one."""
+    if dtype in (Dtype.BF16, Dtype.FP16):
+        return parameters * BYTES_PER_PARAMETER[dtype]
+    kept = min(unquantized, parameters)
+    return (parameters - kept) * BYTES_PER_PARAMETER[dtype] + kept * UNQUANTIZED_BYTES
+
+
+def expert_weight_bytes(shape: ModelShape) -> float:
+    """Bytes of the routed experts as loaded on GPUs."""
+    return _stored_bytes(shape.expert_parameters, shape.stored_expert_dtype, 0.0)
+
+
+def dense_weight_bytes(shape: ModelShape) -> float:
+    """Bytes of everything but the routed experts (embeddings and kept layers in 16 bits)."""
+    kept = embedding_parameters(shape) + shape.unquantized_parameters
+    return _stored_bytes(shape.dense_parameters, shape.dtype, kept)
+
+
 def weight_bytes(shape: ModelShape) -> float:
     """Bytes of all weights as loaded on GPUs (quantized layers packed, embeddings in 16 bits)."""
-    per_parameter = BYTES_PER_PARAMETER[shape.dtype]
-    if shape.dtype in (Dtype.BF16, Dtype.FP16):
-        return shape.parameters * per_parameter
-    embeddings = min(embedding_parameters(shape), shape.parameters)
-    return (shape.parameters - embeddings) * per_parameter + embeddings * UNQUANTIZED_BYTES
+    return dense_weight_bytes(shape) + expert_weight_bytes(shape)
+
+
+def expert_shards(tensor_parallel: int, data_parallel: int, expert_parallel: bool) -> int:
+    """Ranks one pipeline stage's routed experts are split over.
+
+    Without expert parallelism each DP replica shards its experts over its TP ranks; with it, vLLM and SGLang
+    place whole experts on the TP x DP ranks (EP = TP x DP).
+    """
+    return tensor_parallel * data_parallel if expert_parallel else tensor_parallel
+
+
+def weights_per_gpu(
+    shape: ModelShape, tensor_parallel: int, pipeline_parallel: int, data_parallel: int = 1, expert_parallel: bool = False
+) -> float:
+    """Dense weights split over TP x PP (and replicated per DP rank) plus the experts split over EP x PP."""
+    dense = dense_weight_bytes(shape) / (tensor_parallel * pipeline_parallel)
+    shards = expert_shards(tensor_parallel, data_parallel, expert_parallel) * pipeline_parallel
+    return dense + expert_weight_bytes(shape) / shards
 
 
 def kv_heads_per_gpu(kv_heads: int, tensor_parallel: int) -> int:
@@ -51,11 +132,42 @@ def kv_heads_per_gpu(kv_heads: int, tensor_parallel: int) -> int:
     return max(1, kv_heads // tensor_parallel)
 
 
+def kv_bytes_per_token_per_layer(shape: ModelShape, tensor_parallel: int) -> float:
+    """One token's cache in one layer on one GPU.
+
+    MLA keeps one latent of kv_lora_rank + qk_rope_head_dim values per token, the same on every TP rank (vLLM
+    and SGLang replicate it); GQA keeps K and V for this GPU's share of the KV heads.
+    """
+    if shape.attention is Attention.MLA:
+        return (shape.kv_lora_rank + shape.qk_rope_head_dim) * shape.kv_cache_bytes
+    return 2 * kv_heads_per_gpu(shape.kv_heads, tensor_parallel) * shape.head_dim * shape.kv_cache_bytes
+
+
+def _stage_layers(layers: int, pipeline_parallel: int) -> int:
+    return math.ceil(layers / pipeline_parallel) if layers else 0
+
+
 def kv_bytes_per_token(shape: ModelShape, tensor_parallel: int, pipeline_parallel: int) -> float:
-    """KV cache bytes one token takes on one GPU: K and V, for this GPU's layers and heads."""
-    layers = math.ceil(shape.layers / pipeline_parallel)
-    heads = kv_heads_per_gpu(shape.kv_heads, tensor_parallel)
-    return 2 * layers * heads * shape.head_dim * shape.kv_cache_bytes
+    """KV cache bytes one more token of context takes on one GPU: its full-attention layers.
+
+    Sliding-window layers hold at most the window per sequence (see kv_cache_bytes), so a longer context does
+    not grow them.
+    """
+    full = shape.layers - (shape.sliding_window_layers if shape.sliding_window else 0)
+    return _stage_layers(full, pipeline_parallel) * kv_bytes_per_token_per_layer(shape, tensor_parallel)
+
+
+def kv_cache_bytes(
+    shape: ModelShape, tensor_parallel: int, pipeline_parallel: int, tokens_per_sequence: int, sequences: int
+) -> float:
+    """KV cache for `sequences` sequences of `tokens_per_sequence` tokens on one GPU."""
+    full = kv_bytes_per_token(shape, tensor_parallel, pipeline_parallel) * tokens_per_sequence * sequences
+    if not shape.sliding_window:
+        return full
+    window = min(shape.sliding_window, tokens_per_sequence)
+    sliding_layers = _stage_layers(shape.sliding_window_layers, pipeline_parallel)
+    per_token = sliding_layers * kv_bytes_per_token_per_layer(shape, tensor_parallel)
+    return full + per_token * window * sequences
 
 
 # Memory an engine holds on each GPU besides weights and KV cache: the CUDA context, NCCL buffers and the
@@ -135,16 +247,17 @@ def estimate_memory(
 ) -> MemoryEstimate:
     """One GPU of a group of TP x PP (x DP) ranks.
 
+    tensor_parallel is the TP of attention (vLLM: per DP rank; SGLang with dp-attention: --tp / --dp-size).
     A dense model's DP replicas each hold all of its weights and their own KV cache, so per GPU nothing
-    changes; data_parallel and expert_parallel matter for mixture-of-experts shapes, whose experts are
-    sharded over the TP x DP ranks when expert parallelism is on.
+    changes; a mixture-of-experts model's routed experts are sharded over the TP x DP ranks when expert
+    parallelism is on (weights per GPU = dense / (TP x PP) + experts / (EP x PP)).
     """
     per_token = kv_bytes_per_token(shape, tensor_parallel, pipeline_parallel)
     return MemoryEstimate(
         gpu_bytes=gpu_bytes,
         utilization=utilization,
-        weights=weight_bytes(shape) / (tensor_parallel * pipeline_parallel),
-        kv_cache=per_token * max_model_len * kv_sequences,
+        weights=weights_per_gpu(shape, tensor_parallel, pipeline_parallel, data_parallel, expert_parallel),
+        kv_cache=kv_cache_bytes(shape, tensor_parallel, pipeline_parallel, max_model_len, kv_sequences),
         overhead=overhead_bytes(shape, tensor_parallel, pipeline_parallel, batched_tokens, max_num_seqs),
         kv_bytes_per_token=per_token,
     )
@@ -152,23 +265,47 @@ def estimate_memory(
 
 @dataclass(frozen=True)
 class Parallelism:
+    """The rank layout of one group.
+
+    data: vLLM --data-parallel-size (DP replicas of TP x PP each) or SGLang --dp-size with dp_attention, where
+    the DP ranks live inside --tp (tensor) and do not add GPUs. expert: experts sharded over the ranks (EP).
+    """
+
     tensor: int
     pipeline: int
     gpus_per_pod: int
+    data: int = 1
+    expert: bool = False
+    dp_attention: bool = False
 
     @property
     def gpus(self) -> int:
-        return self.tensor * self.pipeline
+        base = self.tensor * self.pipeline
+        return base if self.dp_attention else base * self.data
 
     @property
     def group_size(self) -> int:
         return self.gpus // self.gpus_per_pod
 
+    @property
+    def attention_tensor(self) -> int:
+        """TP of one attention replica: SGLang's dp-attention splits --tp into --dp-size groups."""
+        return self.tensor // self.data if self.dp_attention else self.tensor
+
+    @property
+    def expert_parallel_size(self) -> int:
+        """EP: the ranks whole experts are spread over (1 when experts are TP-sharded instead)."""
+        if not self.expert:
+            return 1
+        return self.tensor if self.dp_attention else self.tensor * self.data
+
 
 def heads_divide(shape: ModelShape, tensor_parallel: int) -> bool:
-    """Attention heads split evenly over TP ranks, and KV heads either split or replicate evenly."""
+    """Attention heads split evenly over TP ranks, and KV heads either split or replicate evenly (GQA)."""
     if shape.attention_heads % tensor_parallel:
         return False
+    if shape.attention is Attention.MLA:
+        return True
     if shape.kv_heads >= tensor_parallel:
         return shape.kv_heads % tensor_parallel == 0
     return tensor_parallel % shape.kv_heads == 0
@@ -188,29 +325,46 @@ def derive_parallelism(
     tensor_parallel: int | None = None,
     pipeline_parallel: int | None = None,
     gpus_per_pod: int | None = None,
+    data_parallel: int = 1,
+    expert_parallel: bool = False,
+    dp_attention: bool = False,
 ) -> Parallelism | None:
     """The smallest group that fits, keeping TP inside a node and spreading PP across nodes.
 
-    Numbers the user gave are kept; only missing ones are derived. None when no candidate fits: the
-    rules then explain why for the numbers given.
+    Numbers the user gave are kept; only missing ones are derived. With data parallelism the candidates are
+    TP x PP per DP rank (vLLM) or the --tp that spans all DP ranks (SGLang dp-attention, a multiple of DP).
+    `fits(tp, pp)` is asked with those numbers. None when no candidate fits: the rules then explain why for
+    the numbers given.
     """
-    for tensor, pipeline in _candidates(shape, gpus_per_node, tensor_parallel, pipeline_parallel):
-        per_pod = gpus_per_pod or min(gpus_per_node, tensor * pipeline)
-        if (tensor * pipeline) % per_pod == 0 and fits(tensor, pipeline):
-            return Parallelism(tensor, pipeline, per_pod)
+    for tensor, pipeline in _candidates(shape, gpus_per_node, tensor_parallel, pipeline_parallel, data_parallel,
+                                        dp_attention):  # fmt: skip
+        layout = Parallelism(tensor, pipeline, 1, data_parallel, expert_parallel, dp_attention)
+        per_pod = gpus_per_pod or min(gpus_per_node, layout.gpus)
+        if layout.gpus % per_pod == 0 and fits(tensor, pipeline):
+            return Parallelism(tensor, pipeline, per_pod, data_parallel, expert_parallel, dp_attention)
     return None
 
 
 def _candidates(
-    shape: ModelShape, gpus_per_node: int, tensor: int | None, pipeline: int | None
+    shape: ModelShape,
+    gpus_per_node: int,
+    tensor: int | None,
+    pipeline: int | None,
+    data: int = 1,
+    dp_attention: bool = False,
 ) -> list[tuple[int, int]]:
     """(TP, PP) pairs from the fewest GPUs up; for one GPU count, the widest TP first."""
     if tensor and pipeline:
         return [(tensor, pipeline)]
     if tensor:
         return [(tensor, p) for p in range(1, MAX_GPUS_PER_GROUP // tensor + 1)]
+    if dp_attention:
+        # SGLang: --tp spans every GPU of the group (across nodes); each DP rank's attention takes tp / dp.
+        tps = [t for t in _powers_of_two(MAX_GPUS_PER_GROUP) if t % data == 0 and heads_divide(shape, t // data)]
+        return [(t, pipeline or 1) for t in tps]
+    replicas = max(data, 1)
     pairs = []
-    for total in _powers_of_two(MAX_GPUS_PER_GROUP):
+    for total in _powers_of_two(MAX_GPUS_PER_GROUP // replicas):
         for t in reversed(_powers_of_two(min(total, gpus_per_node))):
             p = total // t
             if t * p == total and heads_divide(shape, t) and pipeline in (None, p):
