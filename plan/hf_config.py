@@ -149,7 +149,7 @@ def _common(config: _Config) -> dict[str, Any]:
 def _gqa_attention(c: Mapping[str, Any], bias: bool) -> float:
     q, kv = c["heads"] * c["head_dim"], c["kv_heads"] * c["head_dim"]
     weights = c["hidden"] * (q + 2 * kv) + q * c["hidden"]
-    return weights + ((q + 2 * kv) if bias else 0)
+    return float(weights + ((q + 2 * kv) if bias else 0))
 
 
 def _mlp(hidden: int, intermediate: int) -> float:

@@ -119,7 +119,11 @@ def expert_shards(tensor_parallel: int, data_parallel: int, expert_parallel: boo
 
 
 def weights_per_gpu(
-    shape: ModelShape, tensor_parallel: int, pipeline_parallel: int, data_parallel: int = 1, expert_parallel: bool = False
+    shape: ModelShape,
+    tensor_parallel: int,
+    pipeline_parallel: int,
+    data_parallel: int = 1,
+    expert_parallel: bool = False,
 ) -> float:
     """Dense weights split over TP x PP (and replicated per DP rank) plus the experts split over EP x PP."""
     dense = dense_weight_bytes(shape) / (tensor_parallel * pipeline_parallel)
