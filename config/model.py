@@ -8,6 +8,7 @@ Validation here is about one field or one object at a time; the rules that tie a
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from plan.catalog import Dtype, Engine, parse_version
+from plan.checkpoints import catalog_ids, checkpoint_by_id
+from plan.hf_config import ConfigJsonError, read_config
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 VERSION = r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$"
@@ -219,20 +222,26 @@ class ModelSource(Model):
 
 
 class ModelCard(Model):
-    """The model's architecture, from its config.json."""
+    """The model's architecture, from its config.json: typed here, or taken from `preset` or `configFile`."""
 
     source: ModelSource
     """Where the weights come from."""
+    preset: str | None = None
+    """A checkpoint of the built-in catalog by Hugging Face id, e.g. deepseek-ai/DeepSeek-R1 (README, Models):
+    fills the fields below; any field written here overrides it."""
+    config_file: str | None = None
+    """A local copy of the checkpoint's config.json (path relative to the project; nothing is downloaded):
+    fills the fields below, over the preset; any field written here overrides it."""
     parameters_billion: Annotated[float, Field(gt=0)]
-    """Parameter count in billions, e.g. 32.76."""
+    """Total parameter count in billions, e.g. 32.76 (required unless preset or configFile gives it)."""
     dtype: Dtype = Dtype.BF16
-    """How the weights are stored: bf16, fp16, fp8, awq-int4, gptq-int4."""
+    """How the (dense) weights are stored: bf16, fp16, fp8, awq-int4, gptq-int4, mxfp4, nvfp4."""
     layers: Annotated[int, Field(ge=1)]
-    """num_hidden_layers."""
+    """num_hidden_layers; required unless preset or configFile gives it."""
     attention_heads: Annotated[int, Field(ge=1)]
-    """num_attention_heads; must divide by TP."""
+    """num_attention_heads; must divide by TP. Required unless preset or configFile gives it."""
     kv_heads: Annotated[int, Field(ge=1)]
-    """num_key_value_heads."""
+    """num_key_value_heads; required unless preset or configFile gives it (MLA: equal to attentionHeads)."""
     head_dim: Annotated[int, Field(ge=1)] | None = None
     """Defaults to hiddenSize / attentionHeads."""
     hidden_size: Annotated[int, Field(ge=1)] | None = None
@@ -242,7 +251,59 @@ class ModelCard(Model):
     tied_embeddings: bool = False
     """tie_word_embeddings."""
     context_length: Annotated[int, Field(ge=1)]
-    """max_position_embeddings: the longest context the model takes."""
+    """max_position_embeddings: the longest context the model takes; required unless preset or configFile gives it."""
+    active_parameters_billion: Annotated[float, Field(gt=0)] | None = None
+    """Mixture of experts: parameters one token passes through, in billions (e.g. 37 for DeepSeek-V3)."""
+    expert_parameters_billion: Annotated[float, Field(ge=0)] = 0
+    """Mixture of experts: parameters of the routed experts (all layers), in billions; 0 for a dense model.
+    These are sharded over EP ranks with serving.expertParallel."""
+    routed_experts: Annotated[int, Field(ge=0)] = 0
+    """n_routed_experts / num_experts / num_local_experts."""
+    shared_experts: Annotated[int, Field(ge=0)] = 0
+    """n_shared_experts (always active, sized with the dense weights)."""
+    experts_per_token: Annotated[int, Field(ge=0)] = 0
+    """num_experts_per_tok."""
+    expert_dtype: Dtype | None = None
+    """Storage of the routed experts when it differs from dtype, e.g. mxfp4 for gpt-oss (bf16 attention)."""
+    attention: Literal["gqa", "mla"] = "gqa"
+    """gqa (grouped-query or multi-head) or mla (multi-head latent attention: DeepSeek-V2/V3, Kimi-K2)."""
+    kv_lora_rank: Annotated[int, Field(ge=1)] | None = None
+    """MLA: kv_lora_rank, the latent each token caches per layer (512 for DeepSeek-V3)."""
+    qk_rope_head_dim: Annotated[int, Field(ge=0)] | None = None
+    """MLA: qk_rope_head_dim, cached next to the latent (64 for DeepSeek-V3)."""
+    sliding_window: Annotated[int, Field(ge=1)] | None = None
+    """sliding_window of the sliding-attention layers (gpt-oss: 128)."""
+    sliding_window_layers: Annotated[int, Field(ge=0)] = 0
+    """How many layers use the sliding window (layer_types); their KV cache stops growing at the window."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_checkpoint(cls, data: object) -> object:
+        """Preset, then configFile, then the fields written in the stack (each overrides the one before)."""
+        if not isinstance(data, dict):
+            return data
+        facts, complete = card_facts(data.get("preset"), data.get("configFile", data.get("config_file")))
+        written = set(data) | {to_camel(key) for key in data}
+        filled = {key: value for key, value in facts.items() if key not in written} | data
+        if not complete:
+            # An unknown preset or unreadable configFile is reported at its own key; the fields it would have
+            # given get stand-ins, so they are not reported as missing too (validation fails either way).
+            filled = {key: 1 for key in REQUIRED_CARD_KEYS if key not in written} | filled
+        return filled
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, preset: str | None) -> str | None:
+        if preset is not None and checkpoint_by_id(preset) is None:
+            raise ValueError(f"{preset} is not in the catalog; known: {', '.join(catalog_ids())}")
+        return preset
+
+    @field_validator("config_file")
+    @classmethod
+    def _readable_config(cls, path: str | None) -> str | None:
+        if path is not None:
+            read_config_file(path)
+        return path
 
     @model_validator(mode="after")
     def _heads(self) -> ModelCard:
@@ -250,6 +311,13 @@ class ModelCard(Model):
             raise ValueError("set headDim or hiddenSize")
         if self.kv_heads > self.attention_heads:
             raise ValueError(f"kvHeads ({self.kv_heads}) exceeds attentionHeads ({self.attention_heads})")
+        if self.attention == "mla" and (self.kv_lora_rank is None or self.qk_rope_head_dim is None):
+            raise ValueError("attention mla needs kvLoraRank and qkRopeHeadDim (the cached latent)")
+        if self.expert_parameters_billion >= self.parameters_billion:
+            raise ValueError(
+                f"expertParametersBillion ({self.expert_parameters_billion:g}) must be below parametersBillion "
+                f"({self.parameters_billion:g}): attention and embeddings are not experts"
+            )
         return self
 
     @property
@@ -258,6 +326,44 @@ class ModelCard(Model):
             return self.head_dim
         assert self.hidden_size is not None
         return self.hidden_size // self.attention_heads
+
+
+REQUIRED_CARD_KEYS = ("parametersBillion", "layers", "attentionHeads", "kvHeads", "contextLength")
+
+
+def read_config_file(path: str) -> dict[str, object]:
+    """The card fields of a local config.json; ValueError says what is wrong with the file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"no such file: {path} (paths are relative to the project directory)")
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file; point configFile at the checkpoint's config.json") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+    try:
+        return read_config(raw).card_fields()
+    except ConfigJsonError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def card_facts(preset: object, config_file: object) -> tuple[dict[str, object], bool]:
+    """What preset and configFile say (configFile over preset), and whether both could be read."""
+    facts: dict[str, object] = {}
+    complete = True
+    if preset is not None:
+        checkpoint = checkpoint_by_id(preset) if isinstance(preset, str) else None
+        if checkpoint is None:
+            complete = False
+        else:
+            facts |= checkpoint.card_fields()
+    if config_file is not None:
+        try:
+            facts |= read_config_file(str(config_file))
+        except ValueError:
+            complete = False
+    return facts, complete
 
 
 class Autoscaling(Model):
@@ -283,9 +389,17 @@ class Serving(Model):
     replicas: Annotated[int, Field(ge=0)] = 1
     """Number of groups."""
     tensor_parallel: Annotated[int, Field(ge=1)] | None = None
-    """TP; derived when unset (inside a node, dividing the heads)."""
+    """TP; derived when unset (inside a node, dividing the heads). SGLang with dataParallel: --tp, which spans
+    every GPU of the group (each DP rank's attention takes tp / dp of them)."""
     pipeline_parallel: Annotated[int, Field(ge=1)] | None = None
     """PP; derived when unset (across nodes)."""
+    data_parallel: Annotated[int, Field(ge=1)] | None = None
+    """DP, default 1. vLLM: --data-parallel-size replicas of TP x PP each (GPUs = TP x PP x DP), one or more per
+    pod. SGLang: --dp-size with --enable-dp-attention inside --tp (GPUs = TP x PP)."""
+    expert_parallel: bool | None = None
+    """Place whole experts on the TP x DP ranks (EP = TP x DP; vLLM --enable-expert-parallel, SGLang
+    --enable-ep-moe) instead of slicing every expert over TP. Default: on for a mixture-of-experts model with
+    dataParallel > 1."""
     gpus_per_pod: Annotated[int, Field(ge=1)] | None = None
     """GPUs per pod; default min(GPUs per node, TP x PP). Group size = TP x PP / this."""
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None

@@ -16,7 +16,20 @@ from plan.catalog import Dtype, Engine
 # and makes workers join the leader's Ray head.
 VLLM_MULTINODE_SCRIPT = "/vllm-workspace/examples/online_serving/multi-node-serving.sh"
 SGLANG_DIST_PORT = 20000
+# Port of vLLM's data-parallel coordinator on the leader (the DP master), which headless workers dial.
+VLLM_DP_RPC_PORT = 13345
 SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"}
+
+# Engine flags used below, as the pinned releases define them:
+# - vLLM v0.10.0, vllm/engine/arg_utils.py (EngineArgs.add_cli_args, ParallelConfig group):
+#   --tensor-parallel-size, --pipeline-parallel-size, --data-parallel-size, --data-parallel-size-local,
+#   --data-parallel-start-rank, --data-parallel-address, --data-parallel-rpc-port, --enable-expert-parallel,
+#   --distributed-executor-backend; vllm/entrypoints/cli/serve.py and openai/cli_args.py: `vllm serve <model>`
+#   and --headless (engine cores only, no API server: the non-leader nodes of multi-node DP).
+# - SGLang v0.4.10.post2, python/sglang/srt/server_args.py (ServerArgs.add_cli_args): --tp, --pp-size, --dp-size,
+#   --enable-dp-attention, --enable-ep-moe (ep_size = tp_size), --dist-init-addr, --nnodes, --node-rank.
+# (Checked with the search tool in the stored copies vllm-project/vllm@99d7eb5d and sgl-project/sglang@469c63e5,
+# and in public LWS/DP launchers that pass them; `make check-commands` parses them with the real engines.)
 
 
 @dataclass(frozen=True)
@@ -33,11 +46,23 @@ class ServeSpec:
     max_num_seqs: int
     quantization: str | None
     extra_args: tuple[str, ...] = ()
+    data_parallel: int = 1
+    """vLLM --data-parallel-size; SGLang --dp-size (with dp_attention)."""
+    data_parallel_local: int = 1
+    """vLLM: DP ranks on each pod (--data-parallel-size-local)."""
+    expert_parallel: bool = False
+    dp_attention: bool = False
+
+    @property
+    def vllm_data_parallel(self) -> bool:
+        return self.engine is Engine.VLLM and self.data_parallel > 1
 
 
 def leader_command(spec: ServeSpec) -> list[str]:
     if spec.engine is Engine.SGLANG:
         return _sglang(spec, leader=True)
+    if spec.vllm_data_parallel:
+        return _vllm_data_parallel(spec, leader=True)
     server = shlex.join(_vllm_server(spec))
     if spec.group_size == 1:
         return _vllm_server(spec)
@@ -48,6 +73,8 @@ def leader_command(spec: ServeSpec) -> list[str]:
 def worker_command(spec: ServeSpec) -> list[str]:
     if spec.engine is Engine.SGLANG:
         return _sglang(spec, leader=False)
+    if spec.vllm_data_parallel:
+        return _vllm_data_parallel(spec, leader=False)
     return ["/bin/sh", "-c", f"exec bash {VLLM_MULTINODE_SCRIPT} worker --ray_address=$(LWS_LEADER_ADDRESS)"]
 
 
@@ -58,17 +85,53 @@ def _vllm_server(spec: ServeSpec) -> list[str]:
         "--port", str(spec.port),
         "--model", spec.model_path,
         "--served-model-name", spec.served_name,
+        *_vllm_engine_args(spec),
+    ]  # fmt: skip
+    if spec.group_size > 1:
+        args += ["--distributed-executor-backend", "ray"]
+    return args + list(spec.extra_args)
+
+
+def _vllm_engine_args(spec: ServeSpec) -> list[str]:
+    args = [
         "--tensor-parallel-size", str(spec.tensor_parallel),
         "--pipeline-parallel-size", str(spec.pipeline_parallel),
         "--gpu-memory-utilization", f"{spec.memory_fraction:g}",
         "--max-model-len", str(spec.max_model_len),
         "--max-num-seqs", str(spec.max_num_seqs),
     ]  # fmt: skip
-    if spec.group_size > 1:
-        args += ["--distributed-executor-backend", "ray"]
     if spec.quantization:
         args += ["--quantization", spec.quantization]
-    return args + list(spec.extra_args)
+    if spec.expert_parallel:
+        args.append("--enable-expert-parallel")
+    return args
+
+
+def _vllm_data_parallel(spec: ServeSpec, *, leader: bool) -> list[str]:
+    """vLLM's own multi-node data parallelism (no Ray): each pod runs its DP ranks with the mp backend.
+
+    The leader serves the API and hosts the DP coordinator at $(LWS_LEADER_ADDRESS); every worker runs
+    `--headless` engine cores for DP ranks LWS_WORKER_INDEX x local .. + local - 1, computed by the shell.
+    """
+    args = ["vllm", "serve", spec.model_path]
+    if leader:
+        args += ["--host", "0.0.0.0", "--port", str(spec.port)]
+    else:
+        args.append("--headless")
+    args += ["--served-model-name", spec.served_name, *_vllm_engine_args(spec)]
+    args += ["--data-parallel-size", str(spec.data_parallel)]
+    if spec.group_size == 1:
+        return args + list(spec.extra_args)
+    args += [
+        "--data-parallel-size-local", str(spec.data_parallel_local),
+        "--data-parallel-address", "$(LWS_LEADER_ADDRESS)",
+        "--data-parallel-rpc-port", str(VLLM_DP_RPC_PORT),
+    ]  # fmt: skip
+    script = "exec " + shlex.join(args + list(spec.extra_args))
+    if not leader:
+        # Kubernetes leaves `$((...))` alone (no such variable); the shell does the arithmetic.
+        script += f" --data-parallel-start-rank $((LWS_WORKER_INDEX * {spec.data_parallel_local}))"
+    return ["/bin/sh", "-c", script]
 
 
 def _sglang(spec: ServeSpec, *, leader: bool) -> list[str]:
@@ -83,6 +146,10 @@ def _sglang(spec: ServeSpec, *, leader: bool) -> list[str]:
     ]  # fmt: skip
     if spec.pipeline_parallel > 1:
         args += ["--pp-size", str(spec.pipeline_parallel)]
+    if spec.dp_attention:
+        args += ["--dp-size", str(spec.data_parallel), "--enable-dp-attention"]
+    if spec.expert_parallel:
+        args.append("--enable-ep-moe")
     if spec.group_size > 1:
         args += [
             "--dist-init-addr", f"$(LWS_LEADER_ADDRESS):{SGLANG_DIST_PORT}",
@@ -109,7 +176,7 @@ QUANTIZATION_FLAG: dict[Dtype, str | None] = {
 }
 
 # Boolean switches (no value) of the engines that change how ranks are laid out.
-SWITCHES = {
+SWITCHES: dict[Engine, dict[str, tuple[str, ...]]] = {
     Engine.VLLM: {"expert": ("--enable-expert-parallel", "-ep")},
     Engine.SGLANG: {"dp_attention": ("--enable-dp-attention",), "expert": ("--enable-ep-moe",)},
 }
@@ -230,7 +297,9 @@ def _vllm_serve_model(tokens: Sequence[str]) -> str | None:
 
 
 _PLANNED = {
-    Engine.VLLM: ("--port", "--host", "--served-model-name", "--max-num-seqs", "--distributed-executor-backend"),
+    Engine.VLLM: ("--port", "--host", "--served-model-name", "--max-num-seqs", "--distributed-executor-backend",
+                  "--data-parallel-size-local", "--data-parallel-start-rank", "--data-parallel-address",
+                  "--data-parallel-rpc-port", "--headless"),
     Engine.SGLANG: ("--port", "--host", "--served-model-name", "--max-running-requests", "--dist-init-addr",
                     "--node-rank"),
 }  # fmt: skip
@@ -239,4 +308,5 @@ _PLANNED = {
 def planned_flags_in(engine: Engine, args: Sequence[str]) -> list[str]:
     """Flags in `args` that the plan sets itself: repeating them would override the sized numbers."""
     planned = {name for names in _FLAGS[engine].values() for name in names} | set(_PLANNED[engine])
+    planned |= {name for names in SWITCHES[engine].values() for name in names}
     return sorted({arg.partition("=")[0] for arg in args if arg.partition("=")[0] in planned})

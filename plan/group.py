@@ -11,6 +11,7 @@ from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature, lws_supports
 from plan.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
 from plan.rules import Finding
 from plan.sizing import (
+    Attention,
     MemoryEstimate,
     ModelShape,
     Parallelism,
@@ -65,6 +66,8 @@ class GroupPlan:
     model_path: str
     port: int
     annotations: dict[str, str] = field(hash=False)
+    shape: ModelShape | None = None
+    """The model as sized (total and active parameters, experts, attention)."""
 
     @property
     def group_size(self) -> int:
@@ -125,7 +128,41 @@ def model_shape(deployment: Deployment) -> ModelShape:
         hidden_size=card.hidden_size,
         vocab_size=card.vocab_size,
         tied_embeddings=card.tied_embeddings,
+        active_parameters=card.active_parameters_billion * 1e9 if card.active_parameters_billion else None,
+        expert_parameters=card.expert_parameters_billion * 1e9,
+        routed_experts=card.routed_experts,
+        shared_experts=card.shared_experts,
+        experts_per_token=card.experts_per_token,
+        expert_dtype=card.expert_dtype,
+        attention=Attention(card.attention),
+        kv_lora_rank=card.kv_lora_rank or 0,
+        qk_rope_head_dim=card.qk_rope_head_dim or 0,
+        sliding_window=card.sliding_window,
+        sliding_window_layers=card.sliding_window_layers,
     )
+
+
+@dataclass(frozen=True)
+class RankLayout:
+    """What the stack asks of data and expert parallelism, before TP and PP are derived."""
+
+    data: int
+    expert: bool
+    dp_attention: bool
+
+    @staticmethod
+    def of(deployment: Deployment, shape: ModelShape) -> RankLayout:
+        serving = deployment.serving
+        data = serving.data_parallel or 1
+        expert = serving.expert_parallel if serving.expert_parallel is not None else (shape.is_moe and data > 1)
+        # SGLang runs DP across nodes only as dp-attention: the DP ranks split --tp, experts span all of it.
+        return RankLayout(data, expert, serving.engine is Engine.SGLANG and data > 1)
+
+    def estimate_args(self, tensor: int) -> tuple[int, bool]:
+        """(attention TP, experts sharded over TP x DP) for estimate_memory."""
+        if self.dp_attention:
+            return tensor // self.data, True
+        return tensor, self.expert
 
 
 def plan_group(
@@ -133,17 +170,22 @@ def plan_group(
 ) -> tuple[GroupPlan | None, list[Problem]]:
     serving = deployment.serving
     shape = model_shape(deployment)
-    max_len = serving.max_model_len or deployment.model.context_length
+    context_length = deployment.model.context_length
+    max_len = serving.max_model_len or context_length
+    layout = RankLayout.of(deployment, shape)
     problems: list[Problem] = []
 
     def at(key: str, findings: list[Finding]) -> None:
         problems.extend(Problem(f"{where}.{key}", f.message, f.advisory) for f in findings)
 
     def estimate(tensor: int, pipeline: int) -> MemoryEstimate:
+        attention_tp, experts_over_dp = layout.estimate_args(tensor)
         return estimate_memory(
             shape,
-            tensor_parallel=tensor,
+            tensor_parallel=max(attention_tp, 1),
             pipeline_parallel=pipeline,
+            data_parallel=layout.data,
+            expert_parallel=experts_over_dp,
             gpu_bytes=gpu_bytes,
             utilization=serving.memory_fraction,
             max_model_len=max_len,
@@ -151,10 +193,22 @@ def plan_group(
             max_num_seqs=serving.max_num_seqs,
         )
 
-    if max_len > deployment.model.context_length:
+    if max_len > context_length:
         at(
             "serving.maxModelLen",
-            [Finding("context", f"{max_len} exceeds the model's context length of {deployment.model.context_length}")],
+            [Finding("context", f"{max_len} exceeds the model's context length of {context_length}")],
+        )
+    if layout.expert and not shape.is_moe:
+        at(
+            "serving.expertParallel",
+            [
+                Finding(
+                    "parallelism",
+                    "the model has no routed experts (model.expertParametersBillion is 0), so expert parallelism "
+                    "changes nothing; set the model's experts (model.preset or model.configFile) or drop it",
+                    advisory=True,
+                )
+            ],
         )
     if deployment.model.source.path and not (cluster.storage.oss or cluster.storage.nfs):
         at(
@@ -180,7 +234,10 @@ def plan_group(
         tensor_parallel=serving.tensor_parallel,
         pipeline_parallel=serving.pipeline_parallel,
         gpus_per_pod=serving.gpus_per_pod,
-    ) or _as_given(deployment, cluster.gpu.per_node)
+        data_parallel=layout.data,
+        expert_parallel=layout.expert,
+        dp_attention=layout.dp_attention,
+    ) or _as_given(deployment, cluster.gpu.per_node, layout)
 
     tp, pp = parallelism.tensor, parallelism.pipeline
     if parallelism.gpus % parallelism.gpus_per_pod:
@@ -189,13 +246,18 @@ def plan_group(
             [
                 Finding(
                     "parallelism",
-                    f"TP={tp} x PP={pp} = {parallelism.gpus} GPUs do not "
+                    f"{_describe(parallelism)} = {parallelism.gpus} GPUs do not "
                     f"split into pods of {parallelism.gpus_per_pod} GPUs",
                 )
             ],
         )
         return None, problems
-    at("serving.tensorParallel", rules.check_heads(tp, shape.attention_heads, shape.kv_heads))
+    layout_problems = _check_data_parallel(serving.engine, parallelism)
+    at("serving.dataParallel", layout_problems)
+    if layout_problems:
+        return None, problems
+    attention_tp = parallelism.attention_tensor
+    at("serving.tensorParallel", rules.check_heads(attention_tp, shape.attention_heads, shape.kv_heads))
     at(
         "serving.gpusPerPod",
         rules.check_gpus_per_node(parallelism.gpus_per_pod, cluster.gpu.per_node, cluster.gpu.product),
@@ -245,12 +307,47 @@ def plan_group(
     return _group(cluster, deployment, parallelism, memory, max_len, shm, pod_memory, restart), problems
 
 
-def _as_given(deployment: Deployment, gpus_per_node: int) -> Parallelism:
+def _as_given(deployment: Deployment, gpus_per_node: int, layout: RankLayout) -> Parallelism:
     """When nothing fits, the numbers the user gave (or one full node) so the rules can say why."""
     serving = deployment.serving
-    tensor = serving.tensor_parallel or gpus_per_node
+    tensor = serving.tensor_parallel or (gpus_per_node * (layout.data if layout.dp_attention else 1))
     pipeline = serving.pipeline_parallel or 1
-    return Parallelism(tensor, pipeline, serving.gpus_per_pod or min(gpus_per_node, tensor * pipeline))
+    given = Parallelism(tensor, pipeline, 1, layout.data, layout.expert, layout.dp_attention)
+    per_pod = serving.gpus_per_pod or min(gpus_per_node, given.gpus)
+    return Parallelism(tensor, pipeline, per_pod, layout.data, layout.expert, layout.dp_attention)
+
+
+def _describe(parallelism: Parallelism) -> str:
+    text = f"TP={parallelism.tensor} x PP={parallelism.pipeline}"
+    if parallelism.data > 1 and not parallelism.dp_attention:
+        text += f" x DP={parallelism.data}"
+    return text
+
+
+def _check_data_parallel(engine: Engine, parallelism: Parallelism) -> list[Finding]:
+    """The rank layouts the engines' multi-node data parallelism supports (and GPUs = ranks)."""
+    shape = rules.GroupShape(
+        engine,
+        tensor_parallel=parallelism.tensor,
+        pipeline_parallel=parallelism.pipeline,
+        group_size=parallelism.group_size,
+        leader_gpus=parallelism.gpus_per_pod,
+        worker_gpus=parallelism.gpus_per_pod,
+        data_parallel=parallelism.data,
+        dp_attention=parallelism.dp_attention,
+    )
+    findings = rules.check_parallelism(shape)
+    replica = parallelism.tensor * parallelism.pipeline
+    if engine is Engine.VLLM and parallelism.data > 1 and parallelism.gpus_per_pod % replica:
+        findings.append(
+            Finding(
+                "parallelism",
+                f"vLLM starts whole DP ranks on each pod (--data-parallel-size-local), but one rank of "
+                f"TP={parallelism.tensor} x PP={parallelism.pipeline} = {replica} GPUs does not fit evenly in a "
+                f"pod of {parallelism.gpus_per_pod} GPUs; use a TP x PP that divides the GPUs per pod",
+            )
+        )
+    return findings
 
 
 def _group(
@@ -283,6 +380,10 @@ def _group(
         max_num_seqs=serving.max_num_seqs,
         quantization=QUANTIZATION_FLAG[deployment.model.dtype],
         extra_args=tuple(serving.extra_args),
+        data_parallel=parallelism.data,
+        data_parallel_local=max(1, parallelism.gpus_per_pod // (parallelism.tensor * parallelism.pipeline)),
+        expert_parallel=parallelism.expert,
+        dp_attention=parallelism.dp_attention,
     )
     shape = model_shape(deployment)
     startup = startup_budget_seconds(
@@ -311,6 +412,7 @@ def _group(
         model_path=model_path,
         port=serving.port,
         annotations=model_annotations(ModelFacts(shape, max_len, serving.kv_cache_sequences)),
+        shape=shape,
     )
 
 
