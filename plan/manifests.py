@@ -264,11 +264,25 @@ def plan_summary(group: GroupPlan) -> dict[str, Any]:
         "usablePerGpuGiB": round(gib(memory.usable), 1),
         "weightsPerGpuGiB": round(gib(memory.weights), 1),
         "kvCacheTokens": memory.kv_tokens_available,
+        **model_summary(group),
         "shmGiB": round(gib(group.shm_bytes), 1),
         "podMemory": gi_quantity(gib(group.pod_memory_bytes)),
         "startupSeconds": group.startup_seconds,
         "restartPolicy": group.restart_policy,
     }
+
+
+def model_summary(group: GroupPlan) -> dict[str, Any]:
+    """Data and expert parallelism, the KV cache per token and the parameter counts of a group."""
+    summary: dict[str, Any] = {
+        "dataParallel": group.parallelism.data,
+        "expertParallel": group.parallelism.expert_parallel_size,
+        "kvBytesPerToken": int(group.memory.kv_bytes_per_token),
+    }
+    if group.shape is not None:
+        summary["parametersBillion"] = round(group.shape.parameters / 1e9, 2)
+        summary["activeParametersBillion"] = round(group.shape.active / 1e9, 2)
+    return summary
 
 
 # ---- the controller chart ----------------------------------------------------------------------

@@ -312,18 +312,6 @@ def check_image_pinned(image: str) -> list[Finding]:
     return []
 
 
-def startup_fits(budget_seconds: int, probe_seconds: float | None) -> list[Finding]:
-    if probe_seconds is None or probe_seconds >= budget_seconds:
-        return []
-    return [
-        Finding(
-            "probes",
-            f"the startup probe gives up after {probe_seconds:.0f} s, but loading and warming up needs "
-            f"about {budget_seconds} s; the group would be restarted before it serves",
-        )
-    ]
-
-
 def check_controller_upgrade(
     old_version: str | None, new_version: str | None, maintenance_window: bool
 ) -> list[Finding]:

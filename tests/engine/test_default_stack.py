@@ -16,7 +16,7 @@ def test_up_renders_the_groups_rerun_changes_nothing_and_destroy_keeps_data(proj
     project.pulumi("up", "--yes", "--skip-preview")
 
     groups = project.objects("LeaderWorkerSet")
-    assert set(groups) == {"llama-3-1-405b", "qwen3-32b"}
+    assert set(groups) == {"llama-3-1-405b", "qwen3-32b", "qwen3-30b-a3b"}
     llama = groups["llama-3-1-405b"]["spec"]
     assert llama["replicas"] == 2
     assert llama["leaderWorkerTemplate"]["size"] == 2
