@@ -283,3 +283,27 @@ def checkpoint_by_id(hf_id: str) -> Checkpoint | None:
 
 def catalog_ids() -> list[str]:
     return [c.hf_id for c in CATALOG]
+
+
+def catalog_markdown() -> str:
+    """The README's catalog table (tests/test_models.py checks that README.md has it as printed here)."""
+    rows = [
+        "| `preset` | total / active parameters | experts (per token) | attention | stored as | context |",
+        "|---|---|---|---|---|---|",
+    ]
+    for checkpoint in CATALOG:
+        shape = checkpoint.shape
+        experts = f"{shape.routed_experts} ({shape.experts_per_token})" if shape.is_moe else "dense"
+        stored = shape.dtype.value + (f", experts {shape.expert_dtype.value}" if shape.expert_dtype else "")
+        attention = "MLA" if shape.attention.value == "mla" else "GQA"
+        if shape.sliding_window:
+            attention += f", {shape.sliding_window_layers} layers of {shape.sliding_window}-token window"
+        rows.append(
+            f"| `{checkpoint.hf_id}` | {shape.parameters / 1e9:.1f}B / {shape.active / 1e9:.1f}B | {experts} | "
+            f"{attention} | {stored} | {checkpoint.context_length} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(catalog_markdown())
