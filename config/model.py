@@ -265,6 +265,9 @@ class ModelCard(Model):
     """num_experts_per_tok."""
     expert_dtype: Dtype | None = None
     """Storage of the routed experts when it differs from dtype, e.g. mxfp4 for gpt-oss (bf16 attention)."""
+    unquantized_parameters_billion: Annotated[float, Field(ge=0)] = 0
+    """Parameters besides the embeddings that a quantized checkpoint keeps in 16 bits (routers, gates), in
+    billions."""
     attention: Literal["gqa", "mla"] = "gqa"
     """gqa (grouped-query or multi-head) or mla (multi-head latent attention: DeepSeek-V2/V3, Kimi-K2)."""
     kv_lora_rank: Annotated[int, Field(ge=1)] | None = None

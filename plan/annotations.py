@@ -48,6 +48,8 @@ def model_annotations(facts: ModelFacts) -> dict[str, str]:
         }
     if shape.expert_dtype is not None:
         values["expert-dtype"] = shape.expert_dtype.value
+    if shape.unquantized_parameters:
+        values["unquantized-parameters"] = int(shape.unquantized_parameters)
     if shape.attention is Attention.MLA:
         values |= {"attention": shape.attention.value, "kv-lora-rank": shape.kv_lora_rank,
                    "qk-rope-head-dim": shape.qk_rope_head_dim}  # fmt: skip
@@ -90,6 +92,7 @@ def read_model_annotations(annotations: Mapping[str, object]) -> ModelFacts | No
         shared_experts=integer("shared-experts") or 0,
         experts_per_token=integer("experts-per-token") or 0,
         expert_dtype=Dtype(expert_dtype) if expert_dtype in {d.value for d in Dtype} else None,
+        unquantized_parameters=float(integer("unquantized-parameters") or 0),
         attention=Attention.MLA if attention == Attention.MLA.value else Attention.GQA,
         kv_lora_rank=integer("kv-lora-rank") or 0,
         qk_rope_head_dim=integer("qk-rope-head-dim") or 0,

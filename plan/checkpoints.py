@@ -54,9 +54,10 @@ class Checkpoint:
         shape = self.facts.shape
         if self.dtype_override is None:
             return shape
-        if shape.expert_dtype is not None:
+        # FP4 copies of MoE checkpoints (nvidia/DeepSeek-R1-FP4, gpt-oss) quantize the experts only.
+        if shape.is_moe and self.dtype_override in (Dtype.NVFP4, Dtype.MXFP4):
             return replace(shape, expert_dtype=self.dtype_override)
-        return replace(shape, dtype=self.dtype_override)
+        return replace(shape, dtype=self.dtype_override, expert_dtype=None)
 
     @property
     def context_length(self) -> int:

@@ -134,6 +134,7 @@ def model_shape(deployment: Deployment) -> ModelShape:
         shared_experts=card.shared_experts,
         experts_per_token=card.experts_per_token,
         expert_dtype=card.expert_dtype,
+        unquantized_parameters=card.unquantized_parameters_billion * 1e9,
         attention=Attention(card.attention),
         kv_lora_rank=card.kv_lora_rank or 0,
         qk_rope_head_dim=card.qk_rope_head_dim or 0,

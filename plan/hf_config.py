@@ -79,6 +79,8 @@ class CardFacts:
             }
         if shape.expert_dtype is not None:
             fields["expertDtype"] = shape.expert_dtype.value
+        if shape.unquantized_parameters:
+            fields["unquantizedParametersBillion"] = round(shape.unquantized_parameters / 1e9, 4)
         if shape.attention is Attention.MLA:
             fields |= {"kvLoraRank": shape.kv_lora_rank, "qkRopeHeadDim": shape.qk_rope_head_dim}
         if shape.sliding_window:
@@ -358,7 +360,10 @@ def _with_storage(shape: ModelShape, raw: Mapping[str, Any]) -> ModelShape:
         # gpt-oss: only the expert MLPs are MXFP4; attention, routers and embeddings stay bf16.
         return replace(shape, dtype=dtype, expert_dtype=Dtype.MXFP4)
     if method == "modelopt" and "FP4" in str(quantization.get("quant_algo", "")).upper():
-        return replace(shape, dtype=Dtype.NVFP4, unquantized_parameters=float(routers))
+        # NVIDIA's NVFP4 MoE checkpoints quantize the experts and keep attention in 16 bits.
+        if shape.is_moe:
+            return replace(shape, dtype=dtype, expert_dtype=Dtype.NVFP4)
+        return replace(shape, dtype=Dtype.NVFP4)
     if method == "awq":
         return replace(shape, dtype=Dtype.INT4_AWQ, unquantized_parameters=float(routers))
     if method == "gptq":

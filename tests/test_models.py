@@ -134,6 +134,7 @@ def test_gpt_oss_keeps_experts_in_mxfp4_and_attention_in_bf16() -> None:
         ("DEEPSEEK-R1-0528", "deepseek-ai/DeepSeek-R1", Dtype.FP8),
         ("gpt-oss-120b", "openai/gpt-oss-120b", Dtype.BF16),
         ("/models/Kimi-K2-Instruct/", "moonshotai/Kimi-K2-Instruct", Dtype.FP8),
+        ("nvidia/DeepSeek-R1-FP4", "deepseek-ai/DeepSeek-R1", Dtype.FP8),
     ],
 )
 def test_a_served_model_is_found_by_id_path_or_name_with_its_quantization_suffix(
@@ -142,6 +143,15 @@ def test_a_served_model_is_found_by_id_path_or_name_with_its_quantization_suffix
     found = find_checkpoint(served)
     assert found is not None and found.hf_id == hf_id
     assert found.shape.dtype is dtype
+
+
+def test_an_fp4_copy_of_an_moe_checkpoint_quantizes_its_experts_only() -> None:
+    fp4 = find_checkpoint("nvidia/DeepSeek-R1-FP4")
+    fp8 = find_checkpoint("deepseek-ai/DeepSeek-R1")
+    assert fp4 is not None and fp8 is not None
+    assert (fp4.shape.dtype, fp4.shape.expert_dtype) == (Dtype.FP8, Dtype.NVFP4)
+    # 4.5 bits instead of 8 for 97.5% of the weights
+    assert weights_per_gpu(fp4.shape, 8, 1) / weights_per_gpu(fp8.shape, 8, 1) == pytest.approx(0.57, abs=0.02)
 
 
 @pytest.mark.parametrize("served", ["/models/house-model", "DeepSeek-R1-Distill-Qwen-32B", "Qwen3-32B-Turbo", ""])
