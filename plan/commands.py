@@ -28,8 +28,9 @@ SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"}
 #   and --headless (engine cores only, no API server: the non-leader nodes of multi-node DP).
 # - SGLang v0.4.10.post2, python/sglang/srt/server_args.py (ServerArgs.add_cli_args): --tp, --pp-size, --dp-size,
 #   --enable-dp-attention, --enable-ep-moe (ep_size = tp_size), --dist-init-addr, --nnodes, --node-rank.
-# (Checked with the search tool in the stored copies vllm-project/vllm@99d7eb5d and sgl-project/sglang@469c63e5,
-# and in public LWS/DP launchers that pass them; `make check-commands` parses them with the real engines.)
+# The search index holds other versions of those two files, so the spellings were cross-checked in public
+# multi-node DP launchers and tests that pass them to these releases; `make check-commands` (the engines'
+# own parsers) is the authority.
 
 
 @dataclass(frozen=True)
