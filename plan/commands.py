@@ -111,8 +111,9 @@ def _vllm_engine_args(spec: ServeSpec) -> list[str]:
 def _vllm_data_parallel(spec: ServeSpec, *, leader: bool) -> list[str]:
     """vLLM's own multi-node data parallelism (no Ray): each pod runs its DP ranks with the mp backend.
 
-    The leader serves the API and hosts the DP coordinator at $(LWS_LEADER_ADDRESS); every worker runs
-    `--headless` engine cores for DP ranks LWS_WORKER_INDEX x local .. + local - 1, computed by the shell.
+    The leader serves the API and hosts the DP coordinator (the DP master) on its pod IP, which workers reach
+    as $(LWS_LEADER_ADDRESS); every worker waits until that name resolves, then runs `--headless` engine cores
+    for DP ranks LWS_WORKER_INDEX x local .. + local - 1, computed by the shell.
     """
     args = ["vllm", "serve", spec.model_path]
     if leader:
@@ -123,16 +124,16 @@ def _vllm_data_parallel(spec: ServeSpec, *, leader: bool) -> list[str]:
     args += ["--data-parallel-size", str(spec.data_parallel)]
     if spec.group_size == 1:
         return args + list(spec.extra_args)
-    args += [
-        "--data-parallel-size-local", str(spec.data_parallel_local),
-        "--data-parallel-address", "$(LWS_LEADER_ADDRESS)",
-        "--data-parallel-rpc-port", str(VLLM_DP_RPC_PORT),
-    ]  # fmt: skip
-    script = "exec " + shlex.join(args + list(spec.extra_args))
-    if not leader:
-        # Kubernetes leaves `$((...))` alone (no such variable); the shell does the arithmetic.
-        script += f" --data-parallel-start-rank $((LWS_WORKER_INDEX * {spec.data_parallel_local}))"
-    return ["/bin/sh", "-c", script]
+    args += ["--data-parallel-size-local", str(spec.data_parallel_local)]
+    args += ["--data-parallel-rpc-port", str(VLLM_DP_RPC_PORT)]
+    command = shlex.join(args + list(spec.extra_args))
+    if leader:
+        # The coordinator binds its sockets to this address: the pod's own IP, not a DNS name.
+        return ["/bin/sh", "-c", f'exec {command} --data-parallel-address "$(hostname -i)"']
+    # Kubernetes expands $(LWS_LEADER_ADDRESS) and leaves `$((...))` alone (no such variable) for the shell.
+    wait = "until getent hosts $(LWS_LEADER_ADDRESS) >/dev/null; do echo waiting for the leader; sleep 5; done"
+    rank = f"--data-parallel-start-rank $((LWS_WORKER_INDEX * {spec.data_parallel_local}))"
+    return ["/bin/sh", "-c", f"{wait}; exec {command} --data-parallel-address $(LWS_LEADER_ADDRESS) {rank}"]
 
 
 def _sglang(spec: ServeSpec, *, leader: bool) -> list[str]:

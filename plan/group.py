@@ -16,6 +16,7 @@ from plan.sizing import (
     ModelShape,
     Parallelism,
     derive_parallelism,
+    engine_layout,
     estimate_memory,
     pod_cpus,
     pod_memory_bytes,
@@ -161,9 +162,7 @@ class RankLayout:
 
     def estimate_args(self, tensor: int) -> tuple[int, bool]:
         """(attention TP, experts sharded over TP x DP) for estimate_memory."""
-        if self.dp_attention:
-            return tensor // self.data, True
-        return tensor, self.expert
+        return engine_layout(tensor, self.data, self.dp_attention, self.expert)
 
 
 def plan_group(
@@ -183,7 +182,7 @@ def plan_group(
         attention_tp, experts_over_dp = layout.estimate_args(tensor)
         return estimate_memory(
             shape,
-            tensor_parallel=max(attention_tp, 1),
+            tensor_parallel=attention_tp,
             pipeline_parallel=pipeline,
             data_parallel=layout.data,
             expert_parallel=experts_over_dp,
@@ -281,7 +280,9 @@ def plan_group(
         if lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START)
         else "RecreateGroupOnPodRestart"
     )
-    used = [LwsFeature.WORKER_INDEX_ENV] if serving.engine is Engine.SGLANG else []
+    # SGLang's --node-rank and vLLM's --data-parallel-start-rank come from LWS_WORKER_INDEX.
+    ranked = serving.engine is Engine.SGLANG or (parallelism.data > 1 and parallelism.group_size > 1)
+    used = [LwsFeature.WORKER_INDEX_ENV] if ranked else []
     if restart == "RecreateGroupAfterStart":
         used.append(LwsFeature.RECREATE_GROUP_AFTER_START)
     if serving.rollout_partition is not None:

@@ -267,6 +267,18 @@ def estimate_memory(
     )
 
 
+def engine_layout(tensor: int, data: int, dp_attention: bool, expert: bool) -> tuple[int, bool]:
+    """(tensor_parallel, expert_parallel) to pass to estimate_memory for an engine's flags.
+
+    SGLang with --enable-dp-attention: --tp spans all DP ranks, so attention runs at TP = tp / dp while the
+    experts are split over the whole --tp (as if EP = TP x DP). vLLM: TP is per DP rank and EP is the switch.
+    For the policy pack as much as the plan.
+    """
+    if dp_attention:
+        return max(tensor // max(data, 1), 1), True
+    return tensor, expert
+
+
 @dataclass(frozen=True)
 class Parallelism:
     """The rank layout of one group.

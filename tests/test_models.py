@@ -306,12 +306,16 @@ def test_deepseek_r1_dp16_ep_on_vllm_runs_headless_workers_ranked_by_lws_worker_
     assert (group.group_size, parallelism.gpus_per_pod) == (2, 8)
     leader, worker = group.leader_command[-1], group.worker_command[-1]
     for script in (leader, worker):
-        assert "vllm serve /models/DeepSeek-R1" in script
-        assert "--data-parallel-size 16 --data-parallel-size-local 8" in script
-        assert "--data-parallel-address '$(LWS_LEADER_ADDRESS)' --data-parallel-rpc-port 13345" in script
+        assert "exec vllm serve /models/DeepSeek-R1" in script
+        assert "--data-parallel-size 16 --data-parallel-size-local 8 --data-parallel-rpc-port 13345" in script
         assert "--enable-expert-parallel" in script and "ray" not in script
     assert "--headless" not in leader and "--port 8000" in leader
-    assert worker.endswith("--data-parallel-start-rank $((LWS_WORKER_INDEX * 8))") and "--headless" in worker
+    assert leader.endswith('--data-parallel-address "$(hostname -i)"')  # the DP master binds its own IP
+    assert worker.startswith("until getent hosts $(LWS_LEADER_ADDRESS) >/dev/null; do")
+    assert worker.endswith(
+        "--data-parallel-address $(LWS_LEADER_ADDRESS) --data-parallel-start-rank $((LWS_WORKER_INDEX * 8))"
+    )
+    assert "--headless" in worker
     flags = read_flags(group.worker_command)
     assert (flags.engine, flags.values["data"], flags.values["model"]) == (Engine.VLLM, "16", "/models/DeepSeek-R1")
 
