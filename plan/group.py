@@ -198,6 +198,18 @@ def plan_group(
             "serving.maxModelLen",
             [Finding("context", f"{max_len} exceeds the model's context length of {context_length}")],
         )
+    if layout.dp_attention and not shape.is_moe:
+        at(
+            "serving.dataParallel",
+            [
+                Finding(
+                    "parallelism",
+                    f"SGLang runs dataParallel {layout.data} as dp-attention, which serves mixture-of-experts "
+                    "models (DeepSeek, Qwen3-MoE); for a dense model add groups with serving.replicas instead",
+                    advisory=True,
+                )
+            ],
+        )
     if layout.expert and not shape.is_moe:
         at(
             "serving.expertParallel",

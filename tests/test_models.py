@@ -404,3 +404,10 @@ def test_the_readme_lists_the_catalog_as_printed() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("<!-- model-catalog:begin -->") : readme.index("<!-- model-catalog:end -->")]
     assert catalog_markdown() in section, "regenerate it: python -m plan.checkpoints"
+
+
+def test_sglang_dp_attention_for_a_dense_model_is_advised_against() -> None:
+    model = preset_model("llama", "meta-llama/Llama-3.1-8B-Instruct", "sglang", tensorParallel=2, dataParallel=2,
+                         maxModelLen=8192)  # fmt: skip
+    stack = plan_stack(parse({"cluster": cluster(), "models": [model]}))
+    assert [p.key for p in stack.advisories] == ["models[0].serving.dataParallel"]
