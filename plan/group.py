@@ -324,7 +324,7 @@ def plan_group(
 def _as_given(deployment: Deployment, gpus_per_node: int, layout: RankLayout) -> Parallelism:
     """When nothing fits, the numbers the user gave (or one full node) so the rules can say why."""
     serving = deployment.serving
-    tensor = serving.tensor_parallel or (gpus_per_node * (layout.data if layout.dp_attention else 1))
+    tensor = serving.tensor_parallel or (max(gpus_per_node, layout.data) if layout.dp_attention else gpus_per_node)
     pipeline = serving.pipeline_parallel or 1
     given = Parallelism(tensor, pipeline, 1, layout.data, layout.expert, layout.dp_attention)
     per_pod = serving.gpus_per_pod or min(gpus_per_node, given.gpus)
