@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lws_guard.parallelism import check_parallelism_policy
+from lws_guard.parallelism import check_parallelism_advice, check_parallelism_policy
 from lws_guard.settings import Settings
 
 from tests.policies.helpers import LEADER, LWS, WORKER, Obj, delete_in, floats, one, set_in
@@ -17,18 +17,24 @@ def check(obj: Obj) -> list[str]:
     return check_parallelism_policy(LWS, obj, DEFAULT)
 
 
+def advice(obj: Obj) -> list[str]:
+    return check_parallelism_advice(LWS, obj, DEFAULT)
+
+
 @pytest.mark.parametrize("name", ["cce_llama405b", "ack_qwen3_vllm", "ack_qwen3_sglang"])
 def test_seed_documents_pass(name: str) -> None:
     assert check(one(name)) == []
     assert check(floats(one(name))) == []
 
 
-def test_pipeline_parallel_missing_leaves_gpus_idle() -> None:
+def test_pipeline_parallel_missing_leaves_gpus_idle_which_is_advice() -> None:
     script = "python3 -m vllm.entrypoints.openai.api_server --model meta-llama/Meta-Llama-3.1-405B-Instruct -tp 8"
-    [message] = check(set_in(one("cce_llama405b"), LEADER_CMD, ["sh", "-c", script]))
+    obj = set_in(one("cce_llama405b"), LEADER_CMD, ["sh", "-c", script])
+    assert check(obj) == []
+    [message] = advice(obj)
     assert message == (
         "LeaderWorkerSet llama-405b: TP=8 x PP=1 = 8 ranks, but the group has 2 pods x 8 GPUs = 16 GPUs; "
-        "GPUs would sit idle"
+        "GPUs would sit idle (recommended: ranks = 16)"
     )
 
 
@@ -40,8 +46,10 @@ def test_too_many_ranks_wait_forever() -> None:
 
 
 def test_group_size_change_is_caught() -> None:
-    [message] = check(set_in(one("ack_qwen3_sglang"), "spec.leaderWorkerTemplate.size", 4.0))
-    assert "--tp=2 x PP=1 = 2 ranks, but the group has 4 pods x 1 GPUs = 4 GPUs" in message
+    obj = set_in(one("ack_qwen3_sglang"), "spec.leaderWorkerTemplate.size", 4.0)
+    [message] = check(obj)
+    assert "--tp=2 x PP=1 = 2 ranks do not split evenly over 4 pods" in message
+    assert any("the group has 4 pods x 1 GPUs = 4 GPUs" in m for m in advice(obj))
 
 
 def test_leader_and_worker_gpu_counts_must_match() -> None:
@@ -49,17 +57,19 @@ def test_leader_and_worker_gpu_counts_must_match() -> None:
     obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["resources"]["limits"][
         "nvidia.com/gpu"
     ] = "4"
-    messages = check(obj)
-    assert any("the leader requests 8 GPUs but each worker 4" in m for m in messages)
+    [message] = check(obj)
+    assert "16 ranks, but the group has 8 GPUs on the leader + 1 workers x 4 = 12 GPUs" in message
+    assert any("the leader requests 8 GPUs but each worker 4" in m for m in advice(obj))
 
 
-def test_gpu_mismatch_is_caught_without_an_engine_command() -> None:
+def test_without_an_engine_command_the_group_cannot_be_verified() -> None:
     obj = set_in(one("ack_qwen3_vllm"), LEADER_CMD, ["/start.sh"])
     obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["resources"]["limits"][
         "nvidia.com/gpu"
     ] = 2.0
-    [message] = check(obj)
-    assert "the leader requests 1 GPUs but each worker 2" in message
+    assert check(obj) == []
+    [message] = advice(obj)
+    assert "cannot verify that the engine's ranks match the group's GPUs: no container runs" in message
 
 
 def test_sglang_nnodes_must_be_the_group_size() -> None:
@@ -88,7 +98,8 @@ def test_sglang_worker_disagreeing_with_the_leader() -> None:
 
 def test_unexpanded_variable_outside_a_shell() -> None:
     command = ["python3", "-m", "sglang.launch_server", "--model-path", "/models/Qwen3-32B", "--tp", "2",
-               "--nnodes", "$(LWS_GROUP_SIZE)", "--node-rank", "$LWS_WORKER_INDEX"]  # fmt: skip
+               "--dist-init-addr", "$(LWS_LEADER_ADDRESS):20000", "--nnodes", "$(LWS_GROUP_SIZE)",
+               "--node-rank", "$LWS_WORKER_INDEX"]  # fmt: skip
     [message] = check(set_in(one("ack_qwen3_sglang"), WORKER_CMD, command))
     assert "container sglang-worker (worker) passes $LWS_WORKER_INDEX outside a shell" in message
     assert "write $(LWS_WORKER_INDEX)" in message
