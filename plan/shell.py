@@ -32,7 +32,7 @@ MAX_MAGNITUDE = 10**15
 
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _KUBE_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-_ARITHMETIC = re.compile(r"\$\(\((.*?)\)\)")
+_ARITHMETIC = re.compile(r"\$\(\((.*?)\)\)", re.DOTALL)
 _BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}")
 _PLAIN = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _ARITH_NAME = re.compile(r"\$?\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -84,6 +84,8 @@ def _lex(script: str, commenters: str) -> list[str]:
 
 def _tokens(script: str) -> list[str]:
     joined = script.replace("\\\r\n", " ").replace("\\\n", " ")
+    # $(( a * b )) is one word to the shell; without its blanks it is one to shlex too.
+    joined = _ARITHMETIC.sub(lambda m: "$((" + "".join(m.group(1).split()) + "))", joined)
     try:
         tokens = _lex(joined, "")
     except ValueError:
@@ -145,7 +147,9 @@ def shell_expand(word: str, variables: Mapping[str, str]) -> str:
     """$VAR, ${VAR}, ${VAR:-default} and $((expr)) of one word, where the values are known."""
 
     def arithmetic(match: re.Match[str]) -> str:
-        value = evaluate_arithmetic(match.group(1), variables)
+        # Parameter expansion happens first inside $((...)), as in the shell: ${N:-0}, $N.
+        inner = _PLAIN.sub(plain, _BRACED.sub(braced, match.group(1)))
+        value = evaluate_arithmetic(inner, variables)
         return match.group(0) if value is None else str(value)
 
     def braced(match: re.Match[str]) -> str:

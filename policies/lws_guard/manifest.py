@@ -28,9 +28,9 @@ LWS_GROUP = "leaderworkerset.x-k8s.io"
 # LWS 0.9+: prefill/decode roles, each a LeaderWorkerSet template (api/disaggregatedset/v1 of
 # kubernetes-sigs/lws: roles[].spec.leaderWorkerTemplate; v1alpha1 inlines the spec: roles[].leaderWorkerTemplate).
 DISAGGREGATED_GROUP = "disaggregatedset.x-k8s.io"
-# Accelerator resources of the device plugins: NVIDIA, AMD, Huawei Ascend (huawei.com/Ascend910,
+# Accelerator resources of the device plugins: NVIDIA, AMD, Google TPU, Huawei Ascend (huawei.com/Ascend910,
 # huawei.com/ascend-1980, ...), Intel Gaudi.
-ACCELERATOR_RESOURCES = (GPU_RESOURCE, "amd.com/gpu")
+ACCELERATOR_RESOURCES = (GPU_RESOURCE, "amd.com/gpu", "google.com/tpu")
 ACCELERATOR_PREFIXES = ("huawei.com/ascend", "huawei.com/Ascend", "habana.ai/gaudi")
 # More accelerators than this in one container is no request anyone means: read as none.
 MAX_ACCELERATORS = 4096

@@ -125,6 +125,7 @@ def _command_secrets(container: Mapping[str, Any]) -> list[str]:
     script = shell_script(raw)
     words = [w for segment in simple_commands(script) for w in segment] if script is not None else raw
     found = []
+    values_of_flags: set[int] = set()
     for index, word in enumerate(words):
         flag, eq, inline = word.partition("=")
         if flag.startswith("--") and is_credential_name(flag):
@@ -134,8 +135,9 @@ def _command_secrets(container: Mapping[str, Any]) -> list[str]:
                     f"passes {flag} a literal value ({len(value)} characters) in its command; read it "
                     "from an env var set from a Secret (valueFrom.secretKeyRef), e.g. $(API_KEY)"
                 )
+                values_of_flags.add(index + 1)
                 continue
-        if has_token_shape(word) and not (flag.startswith("--") and is_credential_name(flag)):
+        if has_token_shape(word) and index not in values_of_flags:
             found.append(
                 "has a token-shaped literal in its command (hf_..., sk-..., AKIA..., ...); read it from an "
                 "env var set from a Secret"
