@@ -129,3 +129,111 @@ def test_cpu_only_group_is_not_judged() -> None:
 
 def test_other_kinds_are_ignored() -> None:
     assert check_parallelism_policy("kubernetes:apps/v1:Deployment", {"kind": "Deployment"}, DEFAULT) == []
+
+
+# ---- data parallelism, roles, servers, coordination, other accelerators ---------------------------------------
+
+
+def sglang_command(extra: str) -> list[str]:
+    script = (
+        "python3 -m sglang.launch_server --model-path /m/X --dist-init-addr $(LWS_LEADER_ADDRESS):20000 "
+        f"--nnodes $(LWS_GROUP_SIZE) --node-rank $(LWS_WORKER_INDEX) {extra}"
+    )
+    return ["sh", "-c", script]
+
+
+def eight_gpu_group(command: list[str], worker: list[str] | None = None) -> Obj:
+    obj = set_in(one("cce_llama405b"), LEADER_CMD, command)
+    return set_in(obj, WORKER_CMD, worker if worker is not None else command)
+
+
+def test_vllm_data_parallel_counts_towards_the_gpus() -> None:
+    script = "vllm serve m -tp 1 -dp $((LWS_GROUP_SIZE * DP_LOCAL)) --data-parallel-address $LWS_LEADER_ADDRESS"
+    obj = eight_gpu_group(["bash", "-lc", script])
+    obj = set_in(obj, f"{LEADER}.containers.0.env", [{"name": "DP_LOCAL", "value": "8"}])
+    obj = set_in(obj, f"{WORKER}.containers.0.env", [{"name": "DP_LOCAL", "value": "8"}])
+    assert check(obj) == [] and advice(obj) == []
+
+
+def test_sglang_dp_attention_does_not_multiply_but_plain_dp_does() -> None:
+    assert check(eight_gpu_group(sglang_command("--tp 16 --dp-size 16 --enable-dp-attention"))) == []
+    [message] = check(eight_gpu_group(sglang_command("--tp 16 --dp-size 2")))
+    assert "--tp=16 x PP=1 x DP=2 = 32 ranks" in message and "wait forever" in message
+
+
+def test_a_degree_in_an_unknown_variable_is_advice_not_a_denial() -> None:
+    obj = eight_gpu_group(["bash", "-lc", "ray start --head; vllm serve m --tensor-parallel-size $TP"])
+    assert check(obj) == []
+    [message] = advice(obj)
+    assert "cannot verify" in message and "'$TP', a variable the pack cannot resolve" in message
+
+
+def test_a_ray_head_without_gpus_is_fine_but_an_sglang_leader_without_gpus_is_not() -> None:
+    """vLLM over Ray places ranks where the GPUs are; SGLang runs tp/nnodes ranks on every pod, the leader too."""
+    obj = set_in(one("cce_llama405b"), f"{LEADER}.containers.0.resources.limits", {"memory": "64Gi"})
+    obj = set_in(obj, "spec.leaderWorkerTemplate.size", 3)
+    assert check(obj) == [] and advice(obj) == []
+    sglang = eight_gpu_group(sglang_command("--tp 16"))
+    sglang = set_in(sglang, f"{LEADER}.containers.0.resources.limits", {"memory": "64Gi"})
+    sglang = set_in(sglang, "spec.leaderWorkerTemplate.size", 3)
+    messages = check(sglang)
+    assert any("do not split evenly over 3 pods" in m for m in messages)
+
+
+def test_other_accelerators_count_as_gpus() -> None:
+    obj = eight_gpu_group(["bash", "-c", "ray start --head; vllm serve m -tp 8 -pp 4"])
+    for role in (LEADER, WORKER):
+        obj = set_in(obj, f"{role}.containers.0.resources.limits", {"huawei.com/ascend-1980": "8"})
+    [message] = check(obj)
+    assert "32 ranks, but the group has 2 pods x 8 GPUs = 16 GPUs" in message
+
+
+def test_two_servers_in_one_pod_each_on_its_own_gpus() -> None:
+    obj = one("ack_qwen3_vllm")
+    obj = delete_in(obj, "spec.leaderWorkerTemplate.leaderTemplate")
+    obj = set_in(obj, "spec.leaderWorkerTemplate.size", 1)
+    server = obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]
+    server["command"] = ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "/models/a", "-tp", "4"]
+    server["resources"]["limits"]["nvidia.com/gpu"] = "4"
+    second = {**server, "name": "second", "command": [*server["command"][:-1], "4"]}
+    obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"].append(second)
+    assert check(obj) == [] and advice(obj) == []
+    second["command"] = [*server["command"][:-1], "8"]
+    [message] = check(obj)
+    assert "server second (vllm, 4 GPUs): TP=8 x PP=1 = 8 ranks" in message
+
+
+def test_vllm_pods_that_nothing_joins_are_denied_with_the_evidence() -> None:
+    command = ["vllm", "serve", "/models/Meta-Llama-3.1-405B-Instruct", "-tp", "8", "-pp", "2"]
+    [message] = check(eight_gpu_group(command))
+    assert "the group has 2 pods but no command joins them" in message
+    # A worker command the pack cannot read may join in ways it cannot see: advice, not a denial.
+    opaque = eight_gpu_group(command, ["/opt/start-worker.sh"])
+    assert check(opaque) == []
+    assert any("are not ones the pack reads" in m for m in advice(opaque))
+
+
+def test_sglang_workers_need_node_rank() -> None:
+    leader = sglang_command("--tp 16")
+    worker = ["sh", "-c", leader[2].replace(" --node-rank $(LWS_WORKER_INDEX)", "")]
+    [message] = check(eight_gpu_group(leader, worker))
+    assert "worker (worker) passes no --node-rank" in message
+
+
+def test_disaggregated_set_roles_are_checked_like_leader_worker_sets() -> None:
+    broken = eight_gpu_group(["bash", "-c", "ray start --head; vllm serve m -tp 8 -pp 4"])
+    good = one("cce_llama405b")
+    disaggregated = {
+        "apiVersion": "disaggregatedset.x-k8s.io/v1",
+        "kind": "DisaggregatedSet",
+        "metadata": {"name": "pd", "namespace": "inference"},
+        "spec": {"roles": [{"name": "prefill", "spec": good["spec"]}, {"name": "decode", "spec": broken["spec"]}]},
+    }
+    token = "kubernetes:disaggregatedset.x-k8s.io/v1:DisaggregatedSet"
+    [message] = check_parallelism_policy(token, disaggregated, DEFAULT)
+    assert message.startswith("DisaggregatedSet inference/pd role decode: TP=8 x PP=4 = 32 ranks")
+    # v1alpha1 inlines the LeaderWorkerSet spec in the role
+    alpha = {**disaggregated, "apiVersion": "disaggregatedset.x-k8s.io/v1alpha1",
+             "spec": {"roles": [{"name": "decode", **broken["spec"]}]}}  # fmt: skip
+    assert len(check_parallelism_policy("kubernetes:disaggregatedset.x-k8s.io/v1alpha1:DisaggregatedSet", alpha,
+                                         DEFAULT)) == 1  # fmt: skip
