@@ -169,12 +169,12 @@ def test_config_map_data_with_credentials_is_denied() -> None:
 
 
 def test_inline_csi_volume_attributes_with_credentials_are_denied() -> None:
-    attributes = {"bucket": "b", "akId": "LTAI5tXyz", "akSecret": "s"}
-    volume = {"name": "weights", "csi": {"driver": "ossplugin.csi.alibabacloud.com", "volumeAttributes": attributes}}
-    [message] = check(pod({}, [volume]))
+    def volume(attributes: dict[str, str]) -> Obj:
+        return {"name": "weights", "csi": {"driver": "ossplugin.csi.alibabacloud.com", "volumeAttributes": attributes}}
+
+    [message] = check(pod({}, [volume({"bucket": "b", "akId": "LTAI5tXyz", "akSecret": "s"})]))
     assert "volume weights (pod) carries akId, akSecret in csi.volumeAttributes" in message
-    volume["csi"]["volumeAttributes"] = {"bucket": "b", "otherOpts": "-o allow_other"}
-    assert check(pod({}, [volume])) == []
+    assert check(pod({}, [volume({"bucket": "b", "otherOpts": "-o allow_other"})])) == []
 
 
 def test_disaggregated_set_roles_are_checked() -> None:
