@@ -11,9 +11,14 @@ The numbers:
   (nvidia.com/gpu.memory wins over the product), else the cluster default of the policy config, the
   smallest one when leader and workers or affinity terms allow several;
 * the model from the inference.lws.dev/* annotations our components write (the full shape: weights,
-  KV cache for max-model-len tokens, runtime, by plan.sizing.estimate_memory), else from the parameter
-  count in the served model's name and the storage type from flags or name: then the weights per GPU
-  plus a fixed runtime overhead (runtimeOverheadGiB) must fit.
+  KV cache for max-model-len tokens, runtime, by plan.sizing.estimate_memory with the command's data and
+  expert parallelism), else (after the catalog seam, _catalog_weights) from the parameter count in the
+  served model's name and the storage type from flags or name (fp8, int4, MXFP4 for gpt-oss and *MXFP4*,
+  NVFP4 for *NVFP4*/*FP4* and modelopt_fp4): then the weights per GPU plus a fixed runtime overhead
+  (runtimeOverheadGiB) must fit. With expert parallelism the weights are split over TP x PP x DP, a lower
+  bound, so only what cannot fit even then is denied.
+* accelerators other than nvidia.com/gpu (AMD, Ascend, TPU) have no product memory the pack knows:
+  unverified. DisaggregatedSet roles are assessed like LeaderWorkerSets.
 """
 
 from __future__ import annotations

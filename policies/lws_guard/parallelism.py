@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lws_guard import manifest
-from lws_guard.serving import Server, container_flags, pod_servers
+from lws_guard.serving import Server, container_flags, is_server, pod_servers
 from lws_guard.settings import Settings
 from plan.catalog import Engine
 from plan.rules import Finding, GroupShape, check_coordination, check_env_expansion, check_parallelism
@@ -170,7 +170,9 @@ def _coordination(
     for item in manifest.containers_of(pods):
         flags = container_flags(props, item.container)
         evidence += flags.coordination
-        if manifest.gpus(item.container) and flags.engine is None and not flags.coordination:
+        # A GPU container that is neither a server the pack reads nor shows how it joins (a custom script,
+        # a module it does not know) may well join: then the verdict is "cannot verify", not a denial.
+        if manifest.gpus(item.container) and not is_server(flags) and not flags.coordination:
             opaque.append(item.label)
     if not evidence and opaque:
         return [_unverified(f"several pods, and the commands of {', '.join(opaque)} are not ones the pack reads")]

@@ -237,3 +237,10 @@ def test_disaggregated_set_roles_are_checked_like_leader_worker_sets() -> None:
              "spec": {"roles": [{"name": "decode", **broken["spec"]}]}}  # fmt: skip
     assert len(check_parallelism_policy("kubernetes:disaggregatedset.x-k8s.io/v1alpha1:DisaggregatedSet", alpha,
                                          DEFAULT)) == 1  # fmt: skip
+
+
+def test_a_vllm_module_the_pack_does_not_know_on_the_workers_is_advice() -> None:
+    command = ["vllm", "serve", "/models/Meta-Llama-3.1-405B-Instruct", "-tp", "8", "-pp", "2"]
+    obj = eight_gpu_group(command, ["python3", "-m", "vllm.entrypoints.custom_worker"])
+    assert check(obj) == []
+    assert any("cannot verify" in m for m in advice(obj))
