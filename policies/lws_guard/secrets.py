@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from lws_guard import manifest
@@ -121,9 +122,7 @@ def check_no_plaintext_secrets(
 
 def _command_secrets(container: Mapping[str, Any]) -> list[str]:
     """Credential flags with literal values, and token-shaped words, in command and args."""
-    raw = manifest.command(container)
-    script = shell_script(raw)
-    words = [w for segment in simple_commands(script) for w in segment] if script is not None else raw
+    words = _words(tuple(manifest.command(container)))
     found = []
     values_of_flags: set[int] = set()
     for index, word in enumerate(words):
@@ -143,6 +142,13 @@ def _command_secrets(container: Mapping[str, Any]) -> list[str]:
                 "env var set from a Secret"
             )
     return list(dict.fromkeys(found))
+
+
+@lru_cache(maxsize=2048)
+def _words(command: tuple[str, ...]) -> tuple[str, ...]:
+    """The words of a command, a shell script's split as the shell would (memoized: groups repeat commands)."""
+    script = shell_script(command)
+    return tuple(w for segment in simple_commands(script) for w in segment) if script is not None else command
 
 
 def _csi_secret_keys(csi: Mapping[str, Any]) -> list[str]:
