@@ -154,6 +154,19 @@ def _sglang_pods(shape: GroupShape) -> list[Finding]:
     ]
 
 
+def check_local_ranks(container: str, local_ranks: int, gpus: int) -> list[Finding]:
+    """vLLM multi-node data parallelism starts --data-parallel-size-local x TP x PP ranks on each pod."""
+    if local_ranks <= gpus:
+        return []
+    return [
+        Finding(
+            "parallelism",
+            f"container {container} starts --data-parallel-size-local x TP x PP = {local_ranks} ranks but has "
+            f"{gpus} GPUs; the ranks beyond them find no device",
+        )
+    ]
+
+
 def check_coordination(
     engine: Engine, group_size: int, evidence: Sequence[str], missing: Sequence[str]
 ) -> list[Finding]:

@@ -24,7 +24,14 @@ from lws_guard import manifest
 from lws_guard.serving import Server, container_flags, is_server, pod_servers
 from lws_guard.settings import Settings
 from plan.catalog import Engine
-from plan.rules import Finding, GroupShape, check_coordination, check_env_expansion, check_parallelism
+from plan.rules import (
+    Finding,
+    GroupShape,
+    check_coordination,
+    check_env_expansion,
+    check_local_ranks,
+    check_parallelism,
+)
 
 # In a shell script the shell expands these itself; they mean the same as $(LWS_GROUP_SIZE).
 _SHELL_GROUP_SIZE = ("$LWS_GROUP_SIZE", "${LWS_GROUP_SIZE}")
@@ -93,7 +100,18 @@ def _assess_group(view: manifest.LwsView, verdict: Verdict) -> None:
         worker_shape = _shape(worker, size, leader_gpus, worker_gpus)
         if isinstance(worker_shape, GroupShape):
             verdict.add(who, [_prefixed(worker, f) for f in check_parallelism(worker_shape) if _new(verdict, who, f)])
+    for server in servers:
+        verdict.add(who, _local_ranks(server))
     verdict.add(who, _coordination(props, pods, servers, size))
+
+
+def _local_ranks(server: Server) -> list[Finding]:
+    local = server.flags.integer("dp_local")
+    shape = _shape(server, 1, server.gpus, server.gpus)
+    if server.engine is not Engine.VLLM or not local or not server.gpus or isinstance(shape, Finding):
+        return []
+    ranks = local * shape.tensor_parallel * shape.pipeline_parallel
+    return check_local_ranks(f"{server.container} ({server.role})", ranks, server.gpus)
 
 
 def _new(verdict: Verdict, who: str, finding: Finding) -> bool:

@@ -244,3 +244,11 @@ def test_a_vllm_module_the_pack_does_not_know_on_the_workers_is_advice() -> None
     obj = eight_gpu_group(command, ["python3", "-m", "vllm.entrypoints.custom_worker"])
     assert check(obj) == []
     assert any("cannot verify" in m for m in advice(obj))
+
+
+def test_vllm_local_data_parallel_ranks_must_fit_the_pod() -> None:
+    script = "vllm serve m -tp 2 -dp 16 --data-parallel-size-local 8 --data-parallel-address $LWS_LEADER_ADDRESS"
+    messages = check(eight_gpu_group(["bash", "-c", script]))
+    assert any("starts --data-parallel-size-local x TP x PP = 16 ranks but has 8 GPUs" in m for m in messages)
+    fits = "vllm serve m -tp 2 -dp 8 --data-parallel-size-local 4 --data-parallel-address $LWS_LEADER_ADDRESS"
+    assert check(eight_gpu_group(["bash", "-c", fits])) == []
