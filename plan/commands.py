@@ -5,12 +5,16 @@ Both directions live here so the flag names the components write are the ones th
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from plan.catalog import Dtype, Engine
+from plan.images import parse_image
+from plan.shell import basename, kubernetes_expand, shell_expand, shell_script, simple_commands, split_prefix
 
 # Where vLLM images ship the script that starts Ray on the leader, waits until the group has joined,
 # and makes workers join the leader's Ray head.
@@ -185,6 +189,9 @@ SWITCHES: dict[Engine, dict[str, tuple[str, ...]]] = {
 
 
 # ---- reading commands back -------------------------------------------------------------------
+# What the policy pack reads from a container: its argv (command + args, or the image's entrypoint +
+# args), shell scripts of any common shell (plan.shell), variables from the container's env and from
+# the script itself. A value that stays unresolved keeps its `$`, and callers report "cannot verify".
 
 _FLAGS = {
     Engine.VLLM: {
@@ -213,65 +220,212 @@ _FLAGS = {
     },
 }
 
+# Flags that make ranks on several pods find each other (read only; the plan writes its own).
+_COORDINATION = {
+    Engine.VLLM: {
+        "backend": ("--distributed-executor-backend",),
+        "dp_address": ("--data-parallel-address", "-dpa"),
+        "dp_local": ("--data-parallel-size-local", "-dpl"),
+        "dp_start_rank": ("--data-parallel-start-rank", "-dpr"),
+        "dp_rpc_port": ("--data-parallel-rpc-port", "-dpp"),
+        "nnodes": ("--nnodes", "-n"),
+        "node_rank": ("--node-rank", "-r"),
+        "master_addr": ("--master-addr",),
+        "expert_size": (),
+    },
+    Engine.SGLANG: {
+        "dist_init": ("--dist-init-addr", "--dist-init-address"),
+        "node_rank": ("--node-rank",),
+        "expert_size": ("--ep-size", "--ep", "--expert-parallel-size"),
+        "base_gpu": ("--base-gpu-id",),
+    },
+}
+_VLLM_MULTINODE_SWITCHES = ("--headless",)
+
+# Images whose entrypoint is the server, for containers that pass only `args` (by repository path).
+IMAGE_ENTRYPOINTS: dict[str, Engine] = {
+    "vllm/vllm-openai": Engine.VLLM,
+    "vllm/vllm-tpu": Engine.VLLM,
+    "rocm/vllm": Engine.VLLM,
+    "lmsysorg/sglang": Engine.SGLANG,
+}
+_ENTRYPOINT = {
+    Engine.VLLM: ("python3", "-m", "vllm.entrypoints.openai.api_server"),
+    Engine.SGLANG: ("python3", "-m", "sglang.launch_server"),
+}
+# Environment variables that give a process a subset of the pod's accelerators.
+VISIBLE_DEVICES = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES")
+# A number larger than this is no GPU count, token count or fraction anyone means (and would overflow
+# float conversions downstream): it reads as "not a number".
+_MAX_DIGITS = 15
+
 _UNEXPANDED = re.compile(r"\$\{?LWS_[A-Z_]+\}?")
 _EXPANDED = re.compile(r"\$\(LWS_[A-Z_]+\)")
 
 
 @dataclass(frozen=True)
 class ServeFlags:
-    """What a container's command says about the engine it runs."""
+    """What a container's command says about the engine it runs.
+
+    values: flag values after the variables that could be resolved were (an unresolved one keeps its $);
+    switches: keys of plan.commands.SWITCHES present; coordination: evidence that the ranks of several pods
+    join one another (Ray, multi-node flags); visible_devices: GPUs a *_VISIBLE_DEVICES variable leaves the
+    server, None when it does not restrict them.
+    """
 
     engine: Engine | None
     in_shell: bool
     tokens: tuple[str, ...]
     values: dict[str, str]
+    switches: frozenset[str] = frozenset()
+    coordination: tuple[str, ...] = ()
+    visible_devices: int | None = None
 
     def integer(self, key: str) -> int | None:
-        raw = self.values.get(key)
-        return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
+        raw = (self.values.get(key) or "").strip()
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= _MAX_DIGITS else None
 
     def number(self, key: str) -> float | None:
-        try:
-            return float(self.values[key])
-        except (KeyError, ValueError):
+        raw = (self.values.get(key) or "").strip()
+        if not raw or len(raw) > 40:
             return None
+        try:
+            value = float(raw)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) and abs(value) < 10**_MAX_DIGITS else None
+
+    def unresolved(self, key: str) -> bool:
+        """The flag is there but its value names a variable the pack could not resolve."""
+        return "$" in (self.values.get(key) or "")
 
 
-def read_flags(command: Sequence[str]) -> ServeFlags:
-    """Parse a container's command and args as the engine would."""
-    in_shell = len(command) >= 2 and command[0] in SHELLS and "-c" in command[1:3]
-    text = " ".join(command)
-    tokens = _tokens(command, in_shell)
-    engine = _engine_of(text)
+def image_entrypoint(image: str | None, args: Sequence[str]) -> tuple[str, ...] | None:
+    """The server an image starts when a container gives it only these `args` (None: not one we know,
+    or args that are no engine flags, e.g. an image used for something else)."""
+    if not image:
+        return None
+    engine = IMAGE_ENTRYPOINTS.get(parse_image(image).path)
+    known = (
+        {name for names in (*_FLAGS[engine].values(), *_COORDINATION[engine].values()) for name in names}
+        if engine
+        else set()
+    )
+    if engine is None or not any(arg.partition("=")[0] in known for arg in args):
+        return None
+    if engine is Engine.VLLM and args and not args[0].startswith("-"):
+        return ("vllm", "serve")
+    return _ENTRYPOINT[engine]
+
+
+def read_flags(command: Sequence[str], env: Mapping[str, str] | None = None) -> ServeFlags:
+    """The first server a container's argv starts (as the engine would parse it), else all its flags.
+
+    env: the container's literal env (and what LWS injects, e.g. LWS_GROUP_SIZE), for $(VAR), $VAR and
+    $((...)) in the command.
+    """
+    servers = read_servers(command, env)
+    return servers[0] if servers else _read_all(command, env or {})
+
+
+def read_servers(command: Sequence[str], env: Mapping[str, str] | None = None) -> list[ServeFlags]:
+    """Every server invocation of a container's argv, in order (two in a script that runs two)."""
+    env = dict(env or {})
+    argv = [kubernetes_expand(word, env) for word in command]
+    script = shell_script(argv)
+    segments = simple_commands(script) if script is not None else [argv]
+    evidence = _coordination(segments)
+    variables = dict(env)
+    found: list[ServeFlags] = []
+    for segment in segments:
+        assignments, words = split_prefix(segment)
+        if script is not None:
+            assignments = {k: shell_expand(v, variables) for k, v in assignments.items()}
+            if not words:
+                variables.update(assignments)
+                continue
+            words = [shell_expand(word, {**variables, **assignments}) for word in words]
+        engine = _engine_of(" ".join(words[:4]))
+        if engine is None:
+            continue
+        values, switches = _values(engine, words)
+        starts = any(w in ("serve", "launch_server") or w.endswith(("api_server", "launch_server")) for w in words[:4])
+        if not (starts or "model" in values or "tensor" in values):
+            continue
+        devices = _visible_devices({**variables, **assignments})
+        found.append(ServeFlags(engine, script is not None, tuple(words), values, switches, evidence, devices))
+    return found
+
+
+def _read_all(command: Sequence[str], env: Mapping[str, str]) -> ServeFlags:
+    """No server invocation found: the flags of the whole command (e.g. a vLLM worker joining Ray)."""
+    argv = [kubernetes_expand(word, env) for word in command]
+    script = shell_script(argv)
+    segments = simple_commands(script) if script is not None else [argv]
+    tokens = [word for segment in segments for word in segment]
+    engine = _engine_of(" ".join(argv))
+    values, switches = _values(engine, tokens) if engine is not None else ({}, frozenset())
+    devices = _visible_devices(env)
+    return ServeFlags(engine, script is not None, tuple(tokens), values, switches, _coordination(segments), devices)
+
+
+def _values(engine: Engine, words: Sequence[str]) -> tuple[dict[str, str], frozenset[str]]:
     values: dict[str, str] = {}
-    if engine is not None:
-        for key, names in _FLAGS[engine].items():
-            found = _flag_value(tokens, names)
-            if found is not None:
+    for table in (_FLAGS[engine], _COORDINATION[engine]):
+        for key, names in table.items():
+            found = _flag_value(words, names)
+            if found is not None and key not in values:
                 values[key] = found
-        if engine is Engine.VLLM and "model" not in values:
-            positional = _vllm_serve_model(tokens)
-            if positional:
-                values["model"] = positional
-    return ServeFlags(engine, in_shell, tuple(tokens), values)
+    if engine is Engine.VLLM and "model" not in values:
+        positional = _vllm_serve_model(words)
+        if positional:
+            values["model"] = positional
+    switch_names = cast(Mapping[str, Sequence[str]], SWITCHES[engine])
+    switches = frozenset(key for key, names in switch_names.items() if any(w.partition("=")[0] in names for w in words))
+    return values, switches
+
+
+def _coordination(segments: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """Evidence in a command that its ranks join those of other pods: Ray, or multi-node flags."""
+    evidence: list[str] = []
+    for segment in segments:
+        _, words = split_prefix(segment)
+        text = " ".join(words)
+        if words and basename(words[0]) == "ray" and "start" in words[1:3]:
+            evidence.append("ray start")
+        if "multi-node-serving.sh" in text or "ray_address" in text or "ray_cluster_size" in text:
+            evidence.append("the vLLM multi-node (Ray) script")
+        for word in words:
+            flag = word.partition("=")[0]
+            if flag in _VLLM_MULTINODE_SWITCHES or any(
+                flag in names
+                for table in _COORDINATION.values()
+                for key, names in table.items()
+                if key not in ("backend", "expert_size", "base_gpu")
+            ):
+                evidence.append(flag)
+        backend = _flag_value(words, ("--distributed-executor-backend",))
+        if backend == "ray":
+            evidence.append("--distributed-executor-backend ray")
+        if "ray.init" in text or "RAY_ADDRESS" in text:
+            evidence.append("Ray")
+    return tuple(dict.fromkeys(evidence))
+
+
+def _visible_devices(variables: Mapping[str, str]) -> int | None:
+    for name in VISIBLE_DEVICES:
+        raw = variables.get(name)
+        if raw is not None and "$" not in raw:
+            devices = [d for d in raw.split(",") if d.strip()]
+            return len(devices) if devices and devices != ["all"] else None
+    return None
 
 
 def unexpanded_lws_references(command: Sequence[str]) -> list[str]:
     """`$LWS_X` written where no shell runs: Kubernetes expands only `$(LWS_X)`, so it stays literal."""
-    in_shell = len(command) >= 2 and command[0] in SHELLS and "-c" in command[1:3]
-    if in_shell:
+    if shell_script(command) is not None:
         return []
     return sorted({m.group(0) for arg in command for m in _UNEXPANDED.finditer(_EXPANDED.sub("", arg))})
-
-
-def _tokens(command: Sequence[str], in_shell: bool) -> list[str]:
-    if not in_shell:
-        return list(command)
-    script = " ".join(command[command.index("-c") + 1 :])
-    try:
-        return shlex.split(script.replace(";", " ; ").replace("&&", " && "))
-    except ValueError:
-        return script.split()
 
 
 def _engine_of(text: str) -> Engine | None:
@@ -283,6 +437,7 @@ def _engine_of(text: str) -> Engine | None:
 
 
 def _flag_value(tokens: Sequence[str], names: Sequence[str]) -> str | None:
+    """The last value given to any spelling of a flag (`--x=v` or `--x v`), as argparse keeps it."""
     value = None
     for i, token in enumerate(tokens):
         flag, eq, inline = token.partition("=")

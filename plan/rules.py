@@ -19,6 +19,7 @@ from plan.catalog import (
     lws_supports,
 )
 from plan.commands import planned_flags_in, unexpanded_lws_references
+from plan.images import parse_image
 from plan.sizing import MemoryEstimate
 from plan.units import fmt_gib
 
@@ -69,25 +70,44 @@ class GroupShape:
 
 
 def check_parallelism(shape: GroupShape) -> list[Finding]:
-    """The engine's ranks (TP x PP [x DP]) use exactly the GPUs of a group, every pod the same number."""
+    """The engine's ranks (TP x PP [x DP]) against the GPUs of a group (the leader's plus each worker's).
+
+    Mandatory where the group cannot start: more ranks than GPUs (the engine waits for GPUs that never
+    come), SGLang ranks that do not split evenly over its nodes or a pod with fewer GPUs than its share,
+    --dp-size not dividing --tp under dp-attention, --nnodes other than the group size. Advisory: fewer
+    ranks than GPUs (idle GPUs), uneven vLLM pods (Ray places ranks where the GPUs are).
+    """
     findings = []
-    if shape.group_size > 1 and shape.leader_gpus != shape.worker_gpus:
-        findings.append(
-            Finding(
-                "parallelism",
-                f"the leader requests {shape.leader_gpus} GPUs but each worker {shape.worker_gpus}; "
-                "the engine places the same number of ranks on every pod",
-            )
-        )
-    gpus = shape.group_size * shape.leader_gpus
+    gpus = shape.leader_gpus + (shape.group_size - 1) * shape.worker_gpus
     ranks = shape.ranks
+    layout = (
+        f"{shape.group_size} pods x {shape.leader_gpus} GPUs = {gpus} GPUs"
+        if shape.leader_gpus == shape.worker_gpus or shape.group_size == 1
+        else f"{shape.leader_gpus} GPUs on the leader + {shape.group_size - 1} workers x {shape.worker_gpus} "
+        f"= {gpus} GPUs"
+    )
     if ranks != gpus:
         findings.append(
             Finding(
                 "parallelism",
-                f"{shape.describe_ranks()}, but the group "
-                f"has {shape.group_size} pods x {shape.leader_gpus} GPUs = {gpus} GPUs; "
-                + ("the engine would wait forever for missing GPUs" if ranks > gpus else "GPUs would sit idle"),
+                f"{shape.describe_ranks()}, but the group has {layout}; "
+                + (
+                    "the engine would wait forever for missing GPUs"
+                    if ranks > gpus
+                    else f"GPUs would sit idle (recommended: ranks = {gpus})"
+                ),
+                advisory=ranks < gpus,
+            )
+        )
+    if shape.engine is Engine.SGLANG and shape.group_size > 1:
+        findings += _sglang_pods(shape)
+    elif shape.group_size > 1 and shape.leader_gpus != shape.worker_gpus and shape.leader_gpus:
+        findings.append(
+            Finding(
+                "parallelism",
+                f"the leader requests {shape.leader_gpus} GPUs but each worker {shape.worker_gpus}; "
+                "Ray places ranks where the GPUs are, but uneven pods usually mean a copy-paste slip",
+                advisory=True,
             )
         )
     if shape.engine is Engine.SGLANG and shape.dp_attention and shape.tensor_parallel % max(shape.data_parallel, 1):
@@ -108,6 +128,76 @@ def check_parallelism(shape: GroupShape) -> list[Finding]:
             )
         )
     return findings
+
+
+def _sglang_pods(shape: GroupShape) -> list[Finding]:
+    """SGLang runs ranks/nnodes ranks on every pod, the leader included."""
+    ranks, size = shape.ranks, shape.group_size
+    if ranks % size:
+        return [
+            Finding(
+                "parallelism",
+                f"{shape.describe_ranks()} do not split evenly over {size} pods; SGLang runs tp/nnodes ranks per node",
+            )
+        ]
+    share = ranks // size
+    if shape.leader_gpus == shape.worker_gpus:
+        return []  # the group's total says it all
+    short = [(role, n) for role, n in (("leader", shape.leader_gpus), ("each worker", shape.worker_gpus)) if n < share]
+    return [
+        Finding(
+            "parallelism",
+            f"SGLang runs {ranks} / {size} = {share} ranks on every pod, but the {role} has {n} GPUs; "
+            "the missing ranks fail to find a GPU",
+        )
+        for role, n in short
+    ]
+
+
+def check_local_ranks(container: str, local_ranks: int, gpus: int) -> list[Finding]:
+    """vLLM multi-node data parallelism starts --data-parallel-size-local x TP x PP ranks on each pod."""
+    if local_ranks <= gpus:
+        return []
+    return [
+        Finding(
+            "parallelism",
+            f"container {container} starts --data-parallel-size-local x TP x PP = {local_ranks} ranks but has "
+            f"{gpus} GPUs; the ranks beyond them find no device",
+        )
+    ]
+
+
+def check_coordination(
+    engine: Engine, group_size: int, evidence: Sequence[str], missing: Sequence[str]
+) -> list[Finding]:
+    """A group of several pods needs the pods' ranks to find each other.
+
+    vLLM: Ray (ray start / the multi-node script / --distributed-executor-backend ray) or multi-node
+    data parallelism (--data-parallel-address, --headless, ...); SGLang: --dist-init-addr and --nnodes on
+    every pod and --node-rank on the workers (`missing` names those a server lacks). Without them each pod
+    starts alone and the group never forms.
+    """
+    if group_size <= 1:
+        return []
+    if engine is Engine.VLLM and not evidence:
+        return [
+            Finding(
+                "parallelism",
+                f"the group has {group_size} pods but no command joins them: no Ray (ray start, the multi-node "
+                "serving script, --distributed-executor-backend ray) and no multi-node data-parallel flags "
+                "(--data-parallel-address, --headless); each pod would serve alone and the group never forms",
+            )
+        ]
+    if engine is Engine.SGLANG and missing:
+        return [
+            Finding(
+                "parallelism",
+                f"the group has {group_size} pods but {', '.join(missing)}; without --dist-init-addr "
+                "$(LWS_LEADER_ADDRESS):<port>, --nnodes $(LWS_GROUP_SIZE) and --node-rank $(LWS_WORKER_INDEX) "
+                "each pod starts its own server and the group never forms",
+            )
+        ]
+    return []
 
 
 def check_heads(tensor_parallel: int, attention_heads: int, kv_heads: int) -> list[Finding]:
@@ -178,52 +268,89 @@ def check_utilization(fraction: float, flag: str) -> list[Finding]:
     ]
 
 
+# /dev/shm. Mandatory only where it fails: the container runtime's 64 MiB /dev/shm makes NCCL fail
+# ("No space left on device" / "unhandled system error") as soon as GPUs exchange through shared memory
+# (https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html#sharing-data), and a
+# Memory emptyDir's pages count against the container's memory limit, so a sizeLimit above it ends in
+# an OOM kill (https://kubernetes.io/docs/concepts/storage/volumes/#emptydir). Everything else works and
+# gets advice with the recommended size.
+SHM_HOST = "host"  # medium of a /dev/shm the pod shares with the node (hostIPC, hostPath /dev/shm)
+
+
 def check_shared_memory(
-    *, container: str, medium: str | None, size_bytes: float | None, memory_limit: float | None, floor: float
+    *,
+    container: str,
+    medium: str | None,
+    size_bytes: float | None,
+    memory_limit: float | None,
+    floor: float,
+    gpus: int = 2,
+    multi_node: bool = False,
 ) -> list[Finding]:
-    """/dev/shm is a memory-backed emptyDir of at least the floor, inside the container's memory limit."""
+    """/dev/shm of a GPU container: medium None = no volume there, "Memory", "" (disk) or SHM_HOST."""
+    if medium == SHM_HOST:
+        return []
+    needs_nccl_shm = gpus > 1 or multi_node
     if medium is None:
+        consequence = (
+            "NCCL fails with 'No space left on device' once its GPUs exchange through shared memory"
+            + (" (several pods: NCCL's proxy and Ray's object store use it too)" if multi_node and gpus <= 1 else "")
+            if needs_nccl_shm
+            else "enough for a single GPU in a single pod, tight for the engine's own shared-memory queues"
+        )
         return [
             Finding(
                 "shared-memory",
-                f"container {container} requests GPUs but does not mount /dev/shm from an emptyDir; "
-                "the runtime's 64 MiB default makes NCCL fail with 'No space left on device'",
+                f"container {container} has no /dev/shm volume, so it gets the container runtime's 64 MiB "
+                f"default; {consequence}. Mount an emptyDir with medium: Memory at /dev/shm (recommended "
+                f"sizeLimit: {fmt_gib(floor)})",
+                advisory=not needs_nccl_shm,
             )
         ]
     findings = []
     if medium != "Memory":
         findings.append(
-            Finding("shared-memory", f"container {container}: the /dev/shm emptyDir must have medium Memory")
+            Finding(
+                "shared-memory",
+                f"container {container}: the /dev/shm emptyDir is disk-backed (no medium: Memory); it works, "
+                "but NCCL's shared-memory transport then pages through the node's disk. Set medium: Memory",
+                advisory=True,
+            )
         )
     if size_bytes is None:
         findings.append(
             Finding(
                 "shared-memory",
-                f"container {container}: the /dev/shm emptyDir has no sizeLimit; set at least {fmt_gib(floor)}",
+                f"container {container}: the /dev/shm emptyDir has no sizeLimit, so it may grow up to the pod's "
+                f"memory; recommended sizeLimit: {fmt_gib(floor)}",
+                advisory=True,
             )
         )
         return findings
+    if memory_limit is not None and size_bytes > memory_limit:
+        findings.append(
+            Finding(
+                "shared-memory",
+                f"container {container}: /dev/shm of {fmt_gib(size_bytes)} exceeds its memory limit of "
+                f"{fmt_gib(memory_limit)}; the pod would be OOM-killed as shared memory fills",
+            )
+        )
     if size_bytes < floor:
         findings.append(
             Finding(
                 "shared-memory",
-                f"container {container}: /dev/shm is {fmt_gib(size_bytes)}, below the floor of "
-                f"{fmt_gib(floor)} for its GPUs",
+                f"container {container}: /dev/shm is {fmt_gib(size_bytes)}, below the recommended "
+                f"{fmt_gib(floor)} for its GPUs (shmBaseGiB + shmPerGpuGiB per GPU)",
+                advisory=True,
             )
         )
     if memory_limit is None:
         findings.append(
             Finding(
                 "shared-memory",
-                f"container {container} has no memory limit; /dev/shm ({fmt_gib(size_bytes)}) is charged to it",
-            )
-        )
-    elif size_bytes > memory_limit:
-        findings.append(
-            Finding(
-                "shared-memory",
-                f"container {container}: /dev/shm of {fmt_gib(size_bytes)} exceeds its memory limit of "
-                f"{fmt_gib(memory_limit)}; the pod would be OOM-killed as shared memory fills",
+                f"container {container} has no memory limit; /dev/shm ({fmt_gib(size_bytes)}) is charged to the "
+                "pod's memory, so a limit makes the budget explicit",
+                advisory=True,
             )
         )
     return findings
@@ -292,11 +419,8 @@ FLOATING_TAGS = {"latest", "main", "master", "nightly", "dev"}
 
 
 def image_tag(image: str) -> str | None:
-    """The tag of an image reference; None when it has none (or only a digest)."""
-    if "@" in image:
-        return "@" + image.split("@", 1)[1]
-    name = image.rsplit("/", 1)[-1]
-    return name.split(":", 1)[1] if ":" in name else None
+    """What pins an image reference: '@<digest>', else its tag; None for neither (plan.images parses)."""
+    return parse_image(image).pin
 
 
 def check_image_pinned(image: str) -> list[Finding]:

@@ -29,14 +29,17 @@ def parse_quantity(value: object) -> float | None:
     """A Kubernetes quantity ("15Gi", "500m", 8, 8.0) as a number; None when it is not one."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
+    try:
+        if isinstance(value, int | float):
+            return float(value)
+        if not isinstance(value, str) or len(value) > 64:
+            return None
+        match = _QUANTITY.match(value)
+        if not match or match.group(2) not in _SUFFIX:
+            return None
+        return float(match.group(1)) * _SUFFIX[match.group(2)]
+    except OverflowError:  # an integer beyond float range (10**400): no quantity anyone means
         return None
-    match = _QUANTITY.match(value)
-    if not match or match.group(2) not in _SUFFIX:
-        return None
-    return float(match.group(1)) * _SUFFIX[match.group(2)]
 
 
 def gib(nbytes: float) -> float:

@@ -23,75 +23,63 @@ MODEL_PV_DRIVERS = {"ossplugin.csi.alibabacloud.com", "nasplugin.csi.alibabaclou
 def check_image_pinned_policy(
     resource_type: str, props: Mapping[str, Any], settings: Settings, *, name: str = ""
 ) -> list[str]:
-    pods = manifest.pod_specs(resource_type, props)
-    if not pods:
-        return []
     who = manifest.display(manifest.kind_of(resource_type, props), props, name)
     messages = []
-    for pod in pods:
-        for container in manifest.containers(pod.spec, init=True):
-            image = manifest.text(container.get("image"))
-            if image is None:
-                continue
-            messages += [
-                f"{who}: container {manifest.container_name(container)} ({pod.role}): {finding.message}"
-                for finding in check_image_pinned(image)
-            ]
+    for item in manifest.workload_containers(resource_type, props, init=True):
+        image = manifest.text(item.container.get("image"))
+        if image is not None:
+            messages += [f"{who}: container {item.label}: {finding.message}" for finding in check_image_pinned(image)]
     return messages
 
 
 def check_leader_probe(
     resource_type: str, props: Mapping[str, Any], settings: Settings, *, name: str = ""
 ) -> list[str]:
-    if not manifest.is_lws(resource_type, props):
-        return []
-    spec = manifest.leader_spec(props)
-    probes = ("readinessProbe", "startupProbe")
-    if any(isinstance(c.get(p), Mapping) for c in manifest.containers(spec) for p in probes):
-        return []
-    role = "leader template" if manifest.has_leader_template(props) else "worker template (the leader's)"
-    return [
-        f"{manifest.display('LeaderWorkerSet', props, name)}: no container of the {role} has a readiness or "
-        f"startup probe ({len(manifest.containers(spec))} containers); the leader Service would route requests "
-        "before the model is loaded, and Available would not mean serving"
-    ]
+    messages = []
+    for view in manifest.lws_views(resource_type, props, name):
+        spec = manifest.leader_spec(view.props)
+        probes = ("readinessProbe", "startupProbe")
+        if any(isinstance(c.get(p), Mapping) for c in manifest.containers(spec) for p in probes):
+            continue
+        role = "leader template" if manifest.has_leader_template(view.props) else "worker template (the leader's)"
+        messages.append(
+            f"{view.who}: no container of the {role} has a readiness or startup probe "
+            f"({len(manifest.containers(spec))} containers); the leader Service would route requests before the "
+            "model is loaded, and Available would not mean serving"
+        )
+    return messages
 
 
 def is_inference_container(container: Mapping[str, Any]) -> bool:
-    return manifest.gpus(container) > 0 or flags_of(manifest.command(container)).engine is not None
+    return manifest.gpus(container) > 0 or flags_of(manifest.argv(container)).engine is not None
 
 
 def check_model_volume_readonly(
     resource_type: str, props: Mapping[str, Any], settings: Settings, *, name: str = ""
 ) -> list[str]:
-    pods = manifest.pod_specs(resource_type, props)
-    if not pods:
-        return []
     who = manifest.display(manifest.kind_of(resource_type, props), props, name)
     messages = []
-    for pod in pods:
-        volumes = manifest.volumes(pod.spec)
-        for container in manifest.containers(pod.spec):
-            if not is_inference_container(container):
+    for item in manifest.workload_containers(resource_type, props):
+        if not is_inference_container(item.container):
+            continue
+        volumes = manifest.volumes(item.pod.spec)
+        for mount in manifest.mounts(item.container):
+            volume_name = manifest.text(mount.get("name")) or ""
+            source = _shared_source(volumes.get(volume_name, manifest.EMPTY))
+            if source is None or mount.get("readOnly") is True:
                 continue
-            for mount in manifest.mounts(container):
-                volume_name = manifest.text(mount.get("name")) or ""
-                source = _shared_source(volumes.get(volume_name, manifest.EMPTY))
-                if source is None or mount.get("readOnly") is True:
-                    continue
-                kind, detail = source
-                if detail.get("readOnly") is True:
-                    continue
-                what = kind
-                claim = manifest.text(detail.get("claimName")) or manifest.text(detail.get("driver"))
-                if claim:
-                    what += f" {claim}"
-                messages.append(
-                    f"{who}: container {manifest.container_name(container)} ({pod.role}) mounts volume "
-                    f"{volume_name} ({what}) at {manifest.text(mount.get('mountPath')) or '<no path>'} writable; "
-                    "mount model weights with readOnly: true so one engine cannot corrupt the copy every "
-                    "group loads"
-                )
+            kind, detail = source
+            if detail.get("readOnly") is True:
+                continue
+            what = kind
+            claim = manifest.text(detail.get("claimName")) or manifest.text(detail.get("driver"))
+            if claim:
+                what += f" {claim}"
+            messages.append(
+                f"{who}: container {item.label} mounts volume {volume_name} ({what}) at "
+                f"{manifest.text(mount.get('mountPath')) or '<no path>'} writable; mount model weights with "
+                "readOnly: true so one engine cannot corrupt the copy every group loads"
+            )
     return messages
 
 

@@ -11,9 +11,14 @@ The numbers:
   (nvidia.com/gpu.memory wins over the product), else the cluster default of the policy config, the
   smallest one when leader and workers or affinity terms allow several;
 * the model from the inference.lws.dev/* annotations our components write (the full shape: weights,
-  KV cache for max-model-len tokens, runtime, by plan.sizing.estimate_memory), else from the parameter
-  count in the served model's name and the storage type from flags or name: then the weights per GPU
-  plus a fixed runtime overhead (runtimeOverheadGiB) must fit.
+  KV cache for max-model-len tokens, runtime, by plan.sizing.estimate_memory with the command's data and
+  expert parallelism), else (after the catalog seam, _catalog_weights) from the parameter count in the
+  served model's name and the storage type from flags or name (fp8, int4, MXFP4 for gpt-oss and *MXFP4*,
+  NVFP4 for *NVFP4*/*FP4* and modelopt_fp4): then the weights per GPU plus a fixed runtime overhead
+  (runtimeOverheadGiB) must fit. With expert parallelism the weights are split over TP x PP x DP, a lower
+  bound, so only what cannot fit even then is denied.
+* accelerators other than nvidia.com/gpu (AMD, Ascend, TPU) have no product memory the pack knows:
+  unverified. DisaggregatedSet roles are assessed like LeaderWorkerSets.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from typing import Any
 from lws_guard import manifest
 from lws_guard.serving import DEFAULT_FRACTION, FRACTION_FLAG, Server, find_server, parameter_count, storage
 from lws_guard.settings import Settings
-from plan.annotations import GPU_RESOURCE, read_model_annotations
+from plan.annotations import GPU_RESOURCE, PREFIX, ModelFacts, read_model_annotations
 from plan.rules import check_memory_fit
 from plan.sizing import DEFAULT_MAX_NUM_SEQS, MemoryEstimate, ModelShape, estimate_memory, weight_bytes
 from plan.units import MIB, fmt_gib
 
 KIND = "LeaderWorkerSet"
+# Longer annotation values are no numbers a model has (and int() of them is slow or refused).
+_MAX_ANNOTATION = 64
 ANNOTATIONS = "the inference.lws.dev/* annotations"
 
 
@@ -68,17 +75,25 @@ def check_gpu_memory_unverified(
 
 
 def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, name: str = "") -> Assessment:
+    """Every LeaderWorkerSet the resource declares (itself, or the roles of a DisaggregatedSet)."""
     result = Assessment()
-    if not manifest.is_lws(resource_type, props):
-        return result
-    who = manifest.display(KIND, props, name)
+    for view in manifest.lws_views(resource_type, props, name):
+        _assess_group(view.who, view.props, settings, result)
+    return result
 
-    def unverified(reason: str) -> Assessment:
+
+def _assess_group(who: str, props: Mapping[str, Any], settings: Settings, result: Assessment) -> None:
+    def unverified(reason: str) -> None:
         result.unverified.append(f"{who}: cannot verify that the model fits in GPU memory: {reason}")
-        return result
 
     if not manifest.pod_gpus(manifest.leader_spec(props)) and not manifest.pod_gpus(manifest.worker_spec(props)):
-        return unverified(f"no container of the leader or workers requests {GPU_RESOURCE}")
+        return unverified(f"no container of the leader or workers requests {GPU_RESOURCE} (or another accelerator)")
+    other = _other_accelerator(props)
+    if other:
+        return unverified(
+            f"its containers request {other}; the pack knows the memory of {GPU_RESOURCE} products only "
+            "(nvidia.com/gpu.product, gpuMemoryMiB)"
+        )
     server = find_server(props)
     if server is None:
         return unverified(
@@ -88,7 +103,8 @@ def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, 
     degrees = _degrees(server)
     if isinstance(degrees, str):
         return unverified(degrees)
-    tp, pp = degrees
+    tp, pp, dp = degrees
+    expert_parallel = "expert" in server.flags.switches
     fraction = server.flags.number("fraction")
     utilization = DEFAULT_FRACTION[server.engine] if fraction is None else fraction
     if not 0.0 < utilization <= 1.0:
@@ -97,7 +113,9 @@ def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, 
     if isinstance(gpu, str):
         return unverified(gpu)
 
-    facts = read_model_annotations(manifest.annotations_of(props))
+    facts = _model_facts(props)
+    if isinstance(facts, str):
+        return unverified(facts)
     if facts is not None:
         max_len = facts.max_model_len or server.flags.integer("context")
         if max_len:
@@ -110,6 +128,8 @@ def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, 
                 max_model_len=max_len,
                 kv_sequences=facts.kv_sequences,
                 max_num_seqs=server.flags.integer("sequences") or DEFAULT_MAX_NUM_SEQS,
+                data_parallel=dp,
+                expert_parallel=expert_parallel,
             )
             findings = check_memory_fit(
                 estimate,
@@ -120,29 +140,33 @@ def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, 
             )
             where = f" (GPU from {gpu.source}; model from {ANNOTATIONS})"
             result.denials += [f"{who}: {f.message}{where}" for f in findings]
-            return result
+            return None
         weights = Weights(
             weight_bytes(facts.shape),
             f"{facts.shape.parameters / 1e9:g}B parameters in {facts.shape.dtype.value} from {ANNOTATIONS}",
         )
     else:
-        found = _weights_from_name(server)
+        found = _catalog_weights(server) or _weights_from_name(server)
         if isinstance(found, str):
             return unverified(found)
         weights = found
 
+    # With expert parallelism the experts (most of an MoE's weights) spread over TP x DP GPUs: dividing by
+    # the data-parallel degree too gives a lower bound, so only what cannot fit even then is denied.
+    shards = tp * pp * (dp if expert_parallel else 1)
     estimate = MemoryEstimate(
         gpu_bytes=gpu.bytes,
         utilization=utilization,
-        weights=weights.total_bytes / (tp * pp),
+        weights=weights.total_bytes / shards,
         kv_cache=0.0,
         overhead=settings.runtime_overhead_bytes,
         kv_bytes_per_token=math.inf,
     )
     if estimate.fits:
-        return result
+        return None
+    split = f"TP={tp} x PP={pp}" + (f" x EP over DP={dp}" if expert_parallel and dp > 1 else "")
     message = (
-        f"needs {fmt_gib(estimate.needed)} per GPU with TP={tp} x PP={pp} ({fmt_gib(estimate.weights)} of weights "
+        f"needs {fmt_gib(estimate.needed)} per GPU with {split} ({fmt_gib(estimate.weights)} of weights "
         f"+ {fmt_gib(estimate.overhead)} runtime overhead and minimum KV cache), but {gpu.label} has "
         f"{fmt_gib(gpu.bytes)} x {utilization:.2f} = {fmt_gib(estimate.usable)} usable"
     )
@@ -152,22 +176,49 @@ def assess(resource_type: str, props: Mapping[str, Any], settings: Settings, *, 
             f"{message}, but the parameter count is an upper bound (experts share attention layers); annotate "
             f"inference.lws.dev/parameters with the real count. {provenance}"
         )
-    enough = _gpus_needed(weights.total_bytes, estimate.overhead, estimate.usable, tp * pp)
+    enough = _gpus_needed(weights.total_bytes, estimate.overhead, estimate.usable, shards)
     advice = f"use TP x PP >= {enough} or a larger GPU" if enough else "use a larger GPU or a quantized model"
     result.denials.append(f"{who}: {message}; {advice}. {provenance}")
-    return result
+    return None
 
 
-def _degrees(server: Server) -> tuple[int, int] | str:
-    """TP and PP of the server's command: 1 when the flag is absent, a reason when it is no number."""
+def _other_accelerator(props: Mapping[str, Any]) -> str | None:
+    """An accelerator resource other than nvidia.com/gpu that the group's containers request."""
+    for item in manifest.containers_of(manifest.lws_pod_specs(props)):
+        resource = manifest.accelerator_resource(item.container)
+        if resource is not None and resource != GPU_RESOURCE:
+            return resource
+    return None
+
+
+def _model_facts(props: Mapping[str, Any]) -> ModelFacts | str | None:
+    """The inference.lws.dev/* annotations, None without them, or why they cannot be used."""
+    annotations = manifest.annotations_of(props)
+    if any(len(str(value)) > _MAX_ANNOTATION for key, value in annotations.items() if str(key).startswith(PREFIX)):
+        return f"an {PREFIX}* annotation is longer than {_MAX_ANNOTATION} characters, no value the pack can size with"
+    try:
+        return read_model_annotations(annotations)
+    except (OverflowError, ValueError):
+        return f"the {PREFIX}* annotations hold numbers beyond any real model"
+
+
+def _catalog_weights(server: Server) -> Weights | None:
+    """Seam for the model catalog (plan.checkpoints.find_checkpoint, issue 12): the checkpoint's real size
+    and storage, looked up by the served model, goes here first; the name-based reading is the fallback."""
+    return None
+
+
+def _degrees(server: Server) -> tuple[int, int, int] | str:
+    """TP, PP and DP of the server's command: 1 when the flag is absent, a reason when it is no number."""
     found = []
-    for key, label in (("tensor", "tensor-parallel"), ("pipeline", "pipeline-parallel")):
+    for key, label in (("tensor", "tensor-parallel"), ("pipeline", "pipeline-parallel"), ("data", "data-parallel")):
         raw = server.flags.values.get(key)
         value = 1 if raw is None else server.flags.integer(key)
         if value is None or value < 1:
-            return f"the {label} degree of container {server.container} is {raw!r}, not a positive number"
+            why = "a variable the pack cannot resolve" if server.flags.unresolved(key) else "not a positive number"
+            return f"the {label} degree of container {server.container} is {raw!r}, {why}"
         found.append(value)
-    return found[0], found[1]
+    return found[0], found[1], found[2]
 
 
 def _weights_from_name(server: Server) -> Weights | str:

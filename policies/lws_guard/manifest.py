@@ -16,11 +16,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from plan.annotations import GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL, GPU_RESOURCE
-from plan.rules import image_tag
+from plan.commands import image_entrypoint
+from plan.images import ImageRef as ImageRef
+from plan.images import parse_image as parse_image
+from plan.rules import SHM_HOST
+from plan.shell import kubernetes_expand
 from plan.units import parse_quantity
 
 LWS_TYPE = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 LWS_GROUP = "leaderworkerset.x-k8s.io"
+# LWS 0.9+: prefill/decode roles, each a LeaderWorkerSet template (api/disaggregatedset/v1 of
+# kubernetes-sigs/lws: roles[].spec.leaderWorkerTemplate; v1alpha1 inlines the spec: roles[].leaderWorkerTemplate).
+DISAGGREGATED_GROUP = "disaggregatedset.x-k8s.io"
+# Accelerator resources of the device plugins: NVIDIA, AMD, Google TPU, Huawei Ascend (huawei.com/Ascend910,
+# huawei.com/ascend-1980, ...), Intel Gaudi.
+ACCELERATOR_RESOURCES = (GPU_RESOURCE, "amd.com/gpu", "google.com/tpu")
+ACCELERATOR_PREFIXES = ("huawei.com/ascend", "huawei.com/Ascend", "habana.ai/gaudi")
+# More accelerators than this in one container is no request anyone means: read as none.
+MAX_ACCELERATORS = 4096
 SHM_PATH = "/dev/shm"
 
 EMPTY: Mapping[str, Any] = {}
@@ -88,6 +101,47 @@ def is_lws(resource_type: str, props: Mapping[str, Any]) -> bool:
     return kind_of(resource_type, props) == "LeaderWorkerSet" and api_version.startswith(LWS_GROUP + "/")
 
 
+def is_disaggregated_set(resource_type: str, props: Mapping[str, Any]) -> bool:
+    group = resource_type.split(":")[1].split("/")[0] if resource_type.count(":") == 2 else ""
+    api_version = text(dig(props, "apiVersion")) or ""
+    return kind_of(resource_type, props) == "DisaggregatedSet" and (
+        group == DISAGGREGATED_GROUP or api_version.startswith(DISAGGREGATED_GROUP + "/")
+    )
+
+
+@dataclass(frozen=True)
+class LwsView:
+    """One LeaderWorkerSet to check: the object itself, or one role of a DisaggregatedSet.
+
+    who: how messages name it; props: LeaderWorkerSet-shaped (metadata with annotations, spec with
+    leaderWorkerTemplate), so every LWS rule reads a role exactly as it reads a LeaderWorkerSet.
+    """
+
+    who: str
+    props: Mapping[str, Any]
+
+
+def lws_views(resource_type: str, props: Mapping[str, Any], name: str = "") -> list[LwsView]:
+    """The LeaderWorkerSets a resource declares: itself, or each role of a DisaggregatedSet; else []."""
+    if is_lws(resource_type, props):
+        return [LwsView(display("LeaderWorkerSet", props, name), props)]
+    if not is_disaggregated_set(resource_type, props):
+        return []
+    who = display("DisaggregatedSet", props, name)
+    views = []
+    for index, role in enumerate(items(dig(props, "spec", "roles"))):
+        role = mapping(role)
+        nested = mapping(role.get("spec"))
+        spec = nested if isinstance(nested.get("leaderWorkerTemplate"), Mapping) else role
+        role_name = text(role.get("name")) or f"roles[{index}]"
+        metadata = {
+            "name": role_name,
+            "annotations": {**annotations_of(props), **mapping(dig(role, "metadata", "annotations"))},
+        }
+        views.append(LwsView(f"{who} role {role_name}", {"metadata": metadata, "spec": spec}))
+    return views
+
+
 def display(kind: str, props: Mapping[str, Any], fallback: str = "") -> str:
     """'LeaderWorkerSet inference/qwen3-32b', or the Pulumi name when the object has no name yet."""
     metadata = mapping(dig(props, "metadata"))
@@ -152,6 +206,12 @@ def pod_specs(resource_type: str, props: Mapping[str, Any]) -> list[PodSpec]:
     kind = kind_of(resource_type, props)
     if is_lws(resource_type, props):
         return lws_pod_specs(props)
+    if is_disaggregated_set(resource_type, props):
+        return [
+            PodSpec(f"{view.props['metadata']['name']} {pod.role}", pod.spec)
+            for view in lws_views(resource_type, props)
+            for pod in lws_pod_specs(view.props)
+        ]
     if kind == "Pod":
         return [PodSpec("pod", mapping(dig(props, "spec")))]
     if kind in _TEMPLATED:
@@ -171,10 +231,46 @@ def container_name(container: Mapping[str, Any]) -> str:
     return text(container.get("name")) or "<unnamed>"
 
 
+@dataclass(frozen=True)
+class WorkloadContainer:
+    """A container of a workload with the pod spec it belongs to (its volumes, hostIPC, ...)."""
+
+    pod: PodSpec
+    container: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return container_name(self.container)
+
+    @property
+    def label(self) -> str:
+        """'vllm-leader (leader)', as messages name a container."""
+        return f"{self.name} ({self.pod.role})"
+
+
+def containers_of(pods: Sequence[PodSpec], *, init: bool = False) -> list[WorkloadContainer]:
+    return [WorkloadContainer(pod, c) for pod in pods for c in containers(pod.spec, init=init)]
+
+
+def workload_containers(resource_type: str, props: Mapping[str, Any], *, init: bool = False) -> list[WorkloadContainer]:
+    """Every container of every pod template a workload creates pods from (the one iterator the policies use)."""
+    return containers_of(pod_specs(resource_type, props), init=init)
+
+
 def command(container: Mapping[str, Any]) -> list[str]:
     """command + args as the kubelet joins them (non-strings as Kubernetes would print them)."""
     words = items(container.get("command")) + items(container.get("args"))
     return [word for word in (text(w) for w in words) if word is not None]
+
+
+def argv(container: Mapping[str, Any]) -> list[str]:
+    """What the container runs: command + args, or the image's server entrypoint + args when the
+    container gives only args to an engine image (vllm/vllm-openai, lmsysorg/sglang)."""
+    words = command(container)
+    if items(container.get("command")):
+        return words
+    entrypoint = image_entrypoint(text(container.get("image")), words)
+    return [*entrypoint, *words] if entrypoint else words
 
 
 def _resource(container: Mapping[str, Any], name: str) -> float | None:
@@ -187,10 +283,28 @@ def _resource(container: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
+def accelerator_resource(container: Mapping[str, Any]) -> str | None:
+    """The accelerator resource a container requests (nvidia.com/gpu, amd.com/gpu, huawei.com/Ascend910, ...)."""
+    resources = mapping(container.get("resources"))
+    names = [str(k) for section in ("limits", "requests") for k in mapping(resources.get(section))]
+    for name in names:
+        if name in ACCELERATOR_RESOURCES or name.startswith(ACCELERATOR_PREFIXES):
+            value = _resource(container, name)
+            if value is not None and value > 0:
+                return name
+    return None
+
+
 def gpus(container: Mapping[str, Any]) -> int:
-    """nvidia.com/gpu of a container (limits, else requests): "8", 8 and 8.0 are all 8."""
+    """Accelerators of a container (limits, else requests): "8", 8 and 8.0 are all 8, of any vendor."""
+    resource = accelerator_resource(container)
+    value = _resource(container, resource) if resource else None
+    return int(value) if value is not None and 0 < value <= MAX_ACCELERATORS else 0
+
+
+def nvidia_gpus(container: Mapping[str, Any]) -> int:
     value = _resource(container, GPU_RESOURCE)
-    return int(value) if value is not None and value > 0 else 0
+    return int(value) if value is not None and 0 < value <= MAX_ACCELERATORS else 0
 
 
 def pod_gpus(spec: Mapping[str, Any]) -> int:
@@ -217,7 +331,8 @@ def mounts(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 @dataclass(frozen=True)
 class ShmMount:
-    """What backs a container's /dev/shm: medium None means no emptyDir (or no mount at all)."""
+    """What backs a container's /dev/shm: medium None means nothing (the runtime's 64 MiB), "Memory" or
+    "" (disk) an emptyDir, plan.rules.SHM_HOST the node's own /dev/shm (hostIPC or a hostPath)."""
 
     medium: str | None
     size_bytes: float | None
@@ -230,12 +345,25 @@ def shm_mount(spec: Mapping[str, Any], container: Mapping[str, Any]) -> ShmMount
         if path.rstrip("/") != SHM_PATH:
             continue
         volume = by_name.get(text(mount.get("name")) or "")
+        if text(dig(volume, "hostPath", "path")) is not None:
+            return ShmMount(SHM_HOST, None)
         empty_dir = dig(volume, "emptyDir")
         if not isinstance(empty_dir, Mapping):
             return ShmMount(None, None)
         size = parse_quantity(empty_dir.get("sizeLimit"))
         return ShmMount(text(empty_dir.get("medium")) or "", size if size is not None and math.isfinite(size) else None)
+    if spec.get("hostIPC") is True:
+        return ShmMount(SHM_HOST, None)
     return ShmMount(None, None)
+
+
+def env_values(container: Mapping[str, Any], injected: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The container's literal env as the kubelet resolves it ($(VAR) of earlier variables expanded),
+    over what the controller injects (LWS_GROUP_SIZE, ...): the variables its command can use."""
+    values = dict(injected or {})
+    for name, value in env_literals(container):
+        values[name] = kubernetes_expand(value, values)
+    return values
 
 
 def env_literals(container: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -250,22 +378,7 @@ def env_literals(container: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 # ---- images ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    repository: str
-    tag: str | None
-    digest: str | None
-
-
-def parse_image(image: str) -> ImageRef:
-    """registry/path/name[:tag][@digest] split into its parts (the tag as plan.rules.image_tag reads it)."""
-    name, _, digest = image.partition("@")
-    tag = image_tag(name)
-    repository = name[: -(len(tag) + 1)] if tag else name
-    return ImageRef(repository, tag, digest or None)
-
+# One parser for the plan and the pack: plan.images (ImageRef and parse_image are re-exported here).
 
 # ---- GPU selection ---------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import Policy
 
 from config.reference import rewrite_section
-from lws_guard.pack import DRAINED_POLICY, RESOURCE_RULES, resource_policies, stack_policies
+from lws_guard.pack import DRAINED_POLICY, DRAINED_RULE, RESOURCE_RULES, resource_policies, stack_policies
 from lws_guard.settings import Settings
 from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
 
@@ -164,6 +164,15 @@ def _size_three(obj: Obj) -> None:
     obj["spec"]["leaderWorkerTemplate"]["size"] = 3
 
 
+def _pipeline_four(obj: Obj) -> None:
+    leader = _leader(obj)
+    leader["command"][2] = leader["command"][2].replace("--pipeline-parallel-size 2", "--pipeline-parallel-size 4")
+
+
+def _no_worker_size_limit(obj: Obj) -> None:
+    del _templates(obj)[1]["volumes"][1]["emptyDir"]["sizeLimit"]
+
+
 def _literal_token(obj: Obj) -> None:
     _leader(obj)["env"] = [{"name": "HF_TOKEN", "value": "hf_0123456789abcdefghijklmnopqrstuv"}]
 
@@ -211,7 +220,11 @@ EXAMPLES: tuple[Example, ...] = (
         _changed(_unnamed_model),
     ),
     Example("shared-memory", f"{GROUP} with the worker's /dev/shm mount removed", _changed(_no_worker_shm)),
-    Example("parallelism", f"{GROUP} with its size raised to 3 and TP x PP left at 16", _changed(_size_three)),
+    Example(
+        "shared-memory-advice", f"{GROUP} with the worker's /dev/shm sizeLimit removed", _changed(_no_worker_size_limit)
+    ),
+    Example("parallelism", f"{GROUP} with --pipeline-parallel-size raised to 4", _changed(_pipeline_four)),
+    Example("parallelism-advice", f"{GROUP} with its size raised to 3 and TP x PP left at 16", _changed(_size_three)),
     Example(
         "no-online-upgrade",
         "the LWS controller's Deployment running registry.k8s.io/lws/lws:v0.8.0 on a cluster pinned to 0.7.0",
@@ -314,11 +327,21 @@ def _example(policy: str) -> list[str]:
     return [f"Example: {example.setup}, with {config}:", "", "```text", *reported, "```"]
 
 
+def _rule(policy: Policy) -> str:
+    """What makes the policy mandatory or advice, and why (lws_guard.pack)."""
+    texts = [r.rule for r in RESOURCE_RULES if r.name == policy.name] or [DRAINED_RULE]
+    if not texts[0]:
+        raise LookupError(f"policy {policy.name} needs a rule text in lws_guard.pack.RESOURCE_RULES")
+    return texts[0]
+
+
 def _policy(policy: Policy) -> list[str]:
     return [
         f"### `{policy.name}` ({level(policy)})",
         "",
         " ".join(str(policy.description).split()),
+        "",
+        f"**Rule:** {_rule(policy)}",
         "",
         *_config_table(policy),
         "",
@@ -349,6 +372,13 @@ def reference() -> str:
         "`--skip-preview` would the policies run during the update, halting it at the first violation after "
         "what came before it was applied.",
         f"* **advisory** ({', '.join(advisory)}): reported in the preview, which still succeeds.",
+        "",
+        "The line between them: a mandatory policy denies only what would fail or lose data, with the evidence "
+        "in its message; what is risky, below a recommendation or impossible to verify is advice, with the "
+        "recommended value. A policy has one enforcement level, so each check with both kinds of findings is "
+        "two policies (`shared-memory` and `shared-memory-advice`, `parallelism` and `parallelism-advice`, "
+        "`gpu-memory` and `gpu-memory-unverified`). LeaderWorkerSets and the roles of a DisaggregatedSet "
+        "(LWS 0.9+, `disaggregatedset.x-k8s.io`) are checked alike.",
         "",
         "Each stack has its policy config in `policies/config/<stack>.json`: one object per policy "
         '(`{"gpu-memory": {...}, "shared-memory": {...}}`). The CLI validates each object against the '

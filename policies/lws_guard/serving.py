@@ -15,7 +15,7 @@ from typing import Any
 
 from lws_guard import manifest
 from plan.catalog import BYTES_PER_PARAMETER, Dtype, Engine
-from plan.commands import ServeFlags, read_flags
+from plan.commands import ServeFlags, read_flags, read_servers
 
 # What the engines take when their command sets no fraction: vLLM --gpu-memory-utilization 0.9,
 # SGLang --mem-fraction-static 0.88 (the same defaults as config.model.Serving.memory_fraction).
@@ -25,11 +25,13 @@ FRACTION_FLAG = {Engine.VLLM: "--gpu-memory-utilization", Engine.SGLANG: "--mem-
 
 @dataclass(frozen=True)
 class Server:
-    """The container that runs the engine's server, and what its command says."""
+    """A server invocation of a container, what its command says, and the GPUs it may use."""
 
     container: str
     role: str
     flags: ServeFlags
+    gpus: int = 0
+    """The GPUs this server sees: its *_VISIBLE_DEVICES count, else its container's accelerators."""
 
     @property
     def engine(self) -> Engine:
@@ -37,15 +39,21 @@ class Server:
         return self.flags.engine
 
 
-def flags_of(command: Sequence[str]) -> ServeFlags:
+def flags_of(command: Sequence[str], env: Mapping[str, str] | None = None) -> ServeFlags:
     """read_flags, memoized: one LeaderWorkerSet is read by several policies, and every group of a
     stack usually repeats the same commands. (ServeFlags is never modified after parsing.)"""
-    return _read_flags(tuple(command))
+    return _read(tuple(command), tuple(sorted((env or {}).items())))[0]
+
+
+def servers_in(command: Sequence[str], env: Mapping[str, str] | None = None) -> list[ServeFlags]:
+    """Every server invocation of one argv (memoized like flags_of)."""
+    return list(_read(tuple(command), tuple(sorted((env or {}).items())))[1])
 
 
 @lru_cache(maxsize=2048)
-def _read_flags(command: tuple[str, ...]) -> ServeFlags:
-    return read_flags(command)
+def _read(command: tuple[str, ...], env: tuple[tuple[str, str], ...]) -> tuple[ServeFlags, tuple[ServeFlags, ...]]:
+    variables = dict(env)
+    return read_flags(command, variables), tuple(read_servers(command, variables))
 
 
 def is_server(flags: ServeFlags) -> bool:
@@ -54,13 +62,34 @@ def is_server(flags: ServeFlags) -> bool:
     return flags.engine is not None and ("model" in flags.values or "tensor" in flags.values)
 
 
-def find_server(props: Mapping[str, Any]) -> Server | None:
-    """The first server container of the leader, else of the workers."""
-    for pod in manifest.lws_pod_specs(props):
-        for container in manifest.containers(pod.spec):
-            flags = flags_of(manifest.command(container))
+def injected_env(props: Mapping[str, Any]) -> dict[str, str]:
+    """What LWS injects into every container that the pack can know: the group size."""
+    return {"LWS_GROUP_SIZE": str(manifest.group_size(props))}
+
+
+def container_flags(props: Mapping[str, Any], container: Mapping[str, Any]) -> ServeFlags:
+    """What one container of a LeaderWorkerSet runs (its first server, else all its flags)."""
+    return flags_of(manifest.argv(container), manifest.env_values(container, injected_env(props)))
+
+
+def pod_servers(props: Mapping[str, Any], pod: manifest.PodSpec) -> list[Server]:
+    """The server invocations of one pod template of a LeaderWorkerSet, in container order."""
+    found = []
+    for container in manifest.containers(pod.spec):
+        env = manifest.env_values(container, injected_env(props))
+        for flags in servers_in(manifest.argv(container), env):
             if is_server(flags):
-                return Server(manifest.container_name(container), pod.role, flags)
+                gpus = flags.visible_devices or manifest.gpus(container)
+                found.append(Server(manifest.container_name(container), pod.role, flags, gpus))
+    return found
+
+
+def find_server(props: Mapping[str, Any]) -> Server | None:
+    """The first server of the leader, else of the workers."""
+    for pod in manifest.lws_pod_specs(props):
+        servers = pod_servers(props, pod)
+        if servers:
+            return servers[0]
     return None
 
 
@@ -68,12 +97,7 @@ def worker_servers(props: Mapping[str, Any]) -> list[Server]:
     """Server containers of the worker template (SGLang runs the full command on every pod)."""
     if not manifest.has_leader_template(props):
         return []
-    found = []
-    for container in manifest.containers(manifest.worker_spec(props)):
-        flags = flags_of(manifest.command(container))
-        if is_server(flags):
-            found.append(Server(manifest.container_name(container), "worker", flags))
-    return found
+    return pod_servers(props, manifest.PodSpec("worker", manifest.worker_spec(props)))
 
 
 # ---- the model, from its name --------------------------------------------------------------------
@@ -121,6 +145,9 @@ class Storage:
 
 
 _QUANTIZATION: dict[str, tuple[Dtype, str]] = {
+    "mxfp4": (Dtype.MXFP4, "mxfp4"),
+    "modelopt_fp4": (Dtype.NVFP4, "nvfp4"),
+    "nvfp4": (Dtype.NVFP4, "nvfp4"),
     "fp8": (Dtype.FP8, "fp8"),
     "fbgemm_fp8": (Dtype.FP8, "fp8"),
     "ptpc_fp8": (Dtype.FP8, "fp8"),
@@ -141,6 +168,9 @@ _DTYPE: dict[str, tuple[Dtype, str]] = {
 }
 # Words of a model name that say how it is stored. 8-bit integer weights take the bytes of fp8.
 _NAME_WORDS: list[tuple[str, Dtype, str]] = [
+    ("mxfp4", Dtype.MXFP4, "mxfp4"),
+    ("nvfp4", Dtype.NVFP4, "nvfp4"),
+    ("fp4", Dtype.NVFP4, "nvfp4"),
     ("fp8", Dtype.FP8, "fp8"),
     ("int8", Dtype.FP8, "8-bit"),
     ("w8a8", Dtype.FP8, "8-bit"),
@@ -153,7 +183,8 @@ _NAME_WORDS: list[tuple[str, Dtype, str]] = [
 
 
 def storage(flags: ServeFlags, model: str) -> Storage:
-    """--quantization, else the model name (FP8, AWQ, GPTQ, Int4, Int8), else --dtype, else bf16."""
+    """--quantization, else the model name (FP8, AWQ, GPTQ, Int4, Int8, MXFP4/NVFP4/FP4, gpt-oss), else
+    --dtype, else bf16."""
     quantization = (flags.values.get("quantization") or "").lower()
     if quantization:
         known = _QUANTIZATION.get(quantization)
@@ -161,6 +192,9 @@ def storage(flags: ServeFlags, model: str) -> Storage:
             return Storage(known[0], known[1], f"from --quantization {quantization}")
         return Storage(None, quantization, f"--quantization {quantization} is not a format the pack can size")
     words = set(re.split(r"[^a-z0-9]+", model.lower()))
+    if "gpt-oss" in model.lower():
+        # OpenAI's gpt-oss checkpoints store their MoE weights in MXFP4 (quantization_config of config.json).
+        words.add("mxfp4")
     name_says = [(dtype, label) for word, dtype, label in _NAME_WORDS if word in words]
     if name_says:
         # GPTQ-Int8 names two: take the wider storage, so a size is never underestimated.

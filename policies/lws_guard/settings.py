@@ -148,3 +148,9 @@ def _number(value: object, default: float) -> float:
 
 def _text(value: object, default: str) -> str:
     return value if isinstance(value, str) and value.strip() else default
+
+
+# ---- pack helper (issue 18): policies split into a mandatory and an advisory half -------------------
+# shared-memory-advice reports the /dev/shm floor and reads the same keys as shared-memory (whose mandatory
+# messages recommend the same floor). parallelism-advice reads no config.
+POLICY_KEYS["shared-memory-advice"] = POLICY_KEYS["shared-memory"]

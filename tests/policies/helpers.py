@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def floats(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return float(value)
+        # An integer beyond a double (10**400) reaches a policy as an infinite number.
+        return float(value) if abs(value) < 2**1023 else (math.inf if value > 0 else -math.inf)
     if isinstance(value, Mapping):
         return {k: floats(v) for k, v in value.items()}
     if isinstance(value, list):

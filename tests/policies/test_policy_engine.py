@@ -87,3 +87,18 @@ def test_config_is_validated_against_the_schemas(tmp_path: Path) -> None:
     code, _, stderr = analyze(tmp_path, load("lws_controller"), bad)
     assert code != 0
     assert "lwsVersion" in stderr
+
+
+def test_the_corpus_under_the_real_cli(tmp_path: Path) -> None:
+    """All 28 corpus deployments in one state file: the CLI reports exactly the corpus table's verdicts."""
+    from tests.policies.corpus.expected import EXPECTED
+    from tests.policies.test_policy_corpus import FILES, documents
+
+    objs = [doc for path in FILES for doc in documents(path)]
+    code, events, stderr = analyze(tmp_path, objs, CONFIG_DIR / "dev.json")
+    assert code != 0, stderr  # the broken ones are denied
+    expected: Counter[str] = Counter()
+    for verdict in EXPECTED.values():
+        expected.update(verdict.messages)
+    reported = Counter(e["policyName"] for e in events)
+    assert reported == expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from lws_guard.gpu_memory import assess, check_gpu_memory, check_gpu_memory_unverified
 from lws_guard.settings import Settings
@@ -332,3 +334,84 @@ def test_malformed_annotations_fall_back_to_the_name() -> None:
     obj = set_in(ack("vllm"), "metadata.annotations", broken)
     [message] = check_gpu_memory(LWS, obj, A10)
     assert "size from the model name /models/Qwen3-32B" in message
+
+
+# ---- FP4 checkpoints, data and expert parallelism, and numbers no model has ------------------------------------
+
+
+def one_pod(command: list[str], gpus: str = "1", args: list[str] | None = None) -> Obj:
+    obj = delete_in(ack("vllm"), "spec.leaderWorkerTemplate.leaderTemplate")
+    obj = set_in(obj, "spec.leaderWorkerTemplate.size", 1)
+    obj = set_in(obj, f"{WORKER}.containers.0.command", command)
+    if args is not None:
+        obj = set_in(obj, f"{WORKER}.containers.0.args", args)
+    return set_in(obj, f"{WORKER}.containers.0.resources.limits", {"nvidia.com/gpu": gpus, "memory": "64Gi"})
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["vllm", "serve", "openai/gpt-oss-120b"], ["vllm", "serve", "/m/Qwen3-235B-A22B-NVFP4", "-tp", "4"],
+     ["vllm", "serve", "/m/Llama-3.1-405B-Instruct-FP4", "-tp", "4", "-pp", "2"],
+     ["vllm", "serve", "/m/Qwen3-235B-A22B", "--quantization", "modelopt_fp4", "-tp", "4"],
+     ["vllm", "serve", "/m/house-120B", "--quantization", "mxfp4"]],
+)  # fmt: skip
+def test_fp4_checkpoints_are_sized_as_fp4(command: list[str]) -> None:
+    obj = one_pod(command)
+    gpus = next((int(w) for f, w in itertools.pairwise(command) if f == "-tp"), 1)
+    gpus *= next((int(w) for f, w in itertools.pairwise(command) if f == "-pp"), 1)
+    obj = set_in(obj, f"{WORKER}.containers.0.resources.limits", {"nvidia.com/gpu": str(gpus)})
+    report = assess(LWS, obj, H100)
+    assert report.denials == [] and report.unverified == []
+
+
+def test_gpt_oss_in_bf16_would_not_fit_so_the_storage_matters() -> None:
+    [message] = check_gpu_memory(LWS, one_pod(["vllm", "serve", "/m/house-120B"]), H100)
+    assert "120B parameters in bf16" in message
+
+
+def test_args_only_for_the_image_entrypoint_are_read() -> None:
+    obj = one_pod([], args=["/m/Llama-3.1-405B-Instruct", "--tensor-parallel-size", "1"])
+    obj = delete_in(obj, f"{WORKER}.containers.0.command")
+    assert check_gpu_memory(LWS, obj, H100) == []  # an image whose entrypoint the pack does not know
+    obj = set_in(obj, f"{WORKER}.containers.0.image", "vllm/vllm-openai:v0.10.1")
+    [message] = check_gpu_memory(LWS, obj, H100)
+    assert "needs" in message and "TP=1 x PP=1" in message
+
+
+def test_expert_parallelism_spreads_the_weights_over_data_parallel_ranks() -> None:
+    command = ["vllm", "serve", "/m/Qwen3-235B-A22B-FP8", "-tp", "1", "-dp", "8", "--enable-expert-parallel"]
+    obj = set_in(one_pod(command), f"{WORKER}.containers.0.resources.limits", {"nvidia.com/gpu": "8"})
+    assert assess(LWS, obj, H100).denials == []
+    without_ep = set_in(obj, f"{WORKER}.containers.0.command", command[:-1])
+    [message] = check_gpu_memory(LWS, without_ep, H100)
+    assert "TP=1 x PP=1" in message  # each DP replica holds all 235B parameters
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["vllm", "serve", "/m/Qwen3-32B", "-tp", "9" * 400],
+     ["vllm", "serve", "/m/Qwen3-32B", "--max-model-len", "9" * 400],
+     ["vllm", "serve", "/m/Qwen3-32B", "--gpu-memory-utilization", "1e400"],
+     ["vllm", "serve", "/m/Qwen3-32B", "-dp", "1" + "0" * 5000]],
+)  # fmt: skip
+def test_numbers_no_model_has_are_unverified_not_a_crash(command: list[str]) -> None:
+    report = assess(LWS, one_pod(command), H100)
+    assert report.denials == []
+
+
+@pytest.mark.parametrize("value", ["9" * 400, "9" * 60, "9" * 4000, "1e400"])
+def test_huge_annotations_are_unverified_not_a_crash(value: str) -> None:
+    obj = ack("vllm")
+    obj["metadata"]["annotations"] = {
+        f"inference.lws.dev/{key}": value
+        for key in ("parameters", "layers", "attention-heads", "kv-heads", "head-dim", "max-model-len")
+    } | {"inference.lws.dev/dtype": "bf16"}
+    report = assess(LWS, obj, L20)
+    assert all(isinstance(m, str) for m in report.denials + report.unverified)
+
+
+def test_amd_and_ascend_memory_is_unverified() -> None:
+    obj = set_in(ack("vllm"), f"{LEADER}.containers.0.resources.limits", {"amd.com/gpu": "1"})
+    obj = set_in(obj, f"{WORKER}.containers.0.resources.limits", {"amd.com/gpu": "1"})
+    [message] = check_gpu_memory_unverified(LWS, obj, L20)
+    assert "request amd.com/gpu" in message

@@ -16,7 +16,8 @@ from tests.policies.helpers import LEADER, load, one, run_resource_policy, run_s
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 MANDATORY = {"gpu-memory", "shared-memory", "parallelism", "no-online-upgrade", "no-plaintext-secrets"}
-ADVISORY = {"gpu-memory-unverified", "image-pinned", "leader-probe", "model-volume-readonly", "model-pv-reclaim"}
+ADVISORY = {"gpu-memory-unverified", "shared-memory-advice", "parallelism-advice", "image-pinned", "leader-probe",
+            "model-volume-readonly", "model-pv-reclaim"}  # fmt: skip
 
 
 def policy(name: str) -> ResourceValidationPolicy:

@@ -112,3 +112,75 @@ def test_lws_type_token_without_props_kind() -> None:
     obj = one("cce_llama405b")
     del obj["kind"], obj["apiVersion"]
     assert len(check_no_plaintext_secrets(LWS, obj, DEFAULT)) == 2
+
+
+# ---- flags, ConfigMaps, inline CSI, and no false hits -----------------------------------------------------------
+
+
+def pod(container: Obj, volumes: list[Obj] | None = None) -> Obj:
+    spec: Obj = {"containers": [{"name": "c", "image": "x:1", **container}], "volumes": volumes or []}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GOOGLE_APPLICATION_CREDENTIALS", "/var/secrets/key.json"), ("HF_HUB_DISABLE_TOKEN", "1"),
+     ("KEY_FORMAT", "pem"), ("HF_TOKEN", "$HF_TOKEN"), ("HF_TOKEN", "${HF_TOKEN}"), ("USE_AUTH_TOKEN", "true"),
+     ("TOKEN_TYPE", "bearer"), ("MAX_TOKENS", "256"), ("API_KEY_LENGTH", "32"), ("REQUIRE_API_KEY", "yes")],
+)  # fmt: skip
+def test_paths_booleans_numbers_and_descriptions_are_no_secrets(name: str, value: str) -> None:
+    assert check(pod({"env": [{"name": name, "value": value}]})) == []
+
+
+def test_token_shaped_values_are_secrets_whatever_the_name() -> None:
+    [message] = check(pod({"env": [{"name": "EXTRA", "value": "hf_abcdefghijklmnopqrstuvwxyz0123456789"}]}))
+    assert "sets EXTRA to a literal value" in message
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["vllm", "serve", "m", "--api-key", "sk-0123456789abcdefghijklmn"],
+     ["vllm", "serve", "m", "--api-key=token-abc123"],
+     ["bash", "-lc", "huggingface-cli download m --token hf_0123456789abcdefghijklmnopqrstuv && vllm serve m"],
+     ["sh", "-c", "python3 -m sglang.launch_server --model-path m --api-key 'my literal key'"],
+     ["python3", "serve.py", "--hf-token", "hf_0123456789abcdefghijklmnopqrstuv"]],
+)  # fmt: skip
+def test_credential_flags_with_literal_values_are_denied(command: list[str]) -> None:
+    [message] = check(pod({"command": command}))
+    assert "container c (pod) passes --" in message and "a literal value" in message
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["vllm", "serve", "m", "--api-key", "$(VLLM_API_KEY)"], ["bash", "-c", 'vllm serve m --api-key "$API_KEY"'],
+     ["vllm", "serve", "m", "--hf-token", "--trust-remote-code"], ["vllm", "serve", "m", "--tokenizer", "/m/tok"],
+     ["vllm", "serve", "m", "--max-num-batched-tokens", "8192", "--ssl-keyfile", "/tls/key.pem"]],
+)  # fmt: skip
+def test_flags_reading_secrets_from_variables_or_files_pass(command: list[str]) -> None:
+    assert check(pod({"command": command})) == []
+
+
+def test_config_map_data_with_credentials_is_denied() -> None:
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env", "namespace": "ns"},
+                  "data": {"HF_TOKEN": "hf_x1", "OPENAI_API_KEY": "abc", "HF_HUB_DISABLE_TOKEN": "1",
+                           "MODEL": "Qwen/Qwen3-32B", "SSL_KEY_FILE": "/tls/key"}}  # fmt: skip
+    [message] = check(config_map)
+    assert message.startswith("ConfigMap ns/env: data HF_TOKEN, OPENAI_API_KEY hold credentials in plaintext")
+
+
+def test_inline_csi_volume_attributes_with_credentials_are_denied() -> None:
+    def volume(attributes: dict[str, str]) -> Obj:
+        return {"name": "weights", "csi": {"driver": "ossplugin.csi.alibabacloud.com", "volumeAttributes": attributes}}
+
+    [message] = check(pod({}, [volume({"bucket": "b", "akId": "LTAI5tXyz", "akSecret": "s"})]))
+    assert "volume weights (pod) carries akId, akSecret in csi.volumeAttributes" in message
+    assert check(pod({}, [volume({"bucket": "b", "otherOpts": "-o allow_other"})])) == []
+
+
+def test_disaggregated_set_roles_are_checked() -> None:
+    role_spec = one("cce_llama405b")["spec"]
+    roles = [{"name": "prefill", "spec": role_spec}, {"name": "decode", "spec": role_spec}]
+    obj = {"apiVersion": "disaggregatedset.x-k8s.io/v1", "kind": "DisaggregatedSet", "metadata": {"name": "pd"},
+           "spec": {"roles": roles}}  # fmt: skip
+    messages = check(obj)
+    assert len(messages) == 4 and "container leader (decode leader)" in messages[2]
