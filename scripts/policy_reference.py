@@ -1,12 +1,13 @@
 """The README's policy reference, generated from the pack so the two cannot drift.
 
-    PYTHONPATH=policies:. python -m lws_guard.reference           rewrite the section in README.md
-    PYTHONPATH=policies:. python -m lws_guard.reference --print   print it instead
+    python -m scripts.policy_reference           rewrite the section in README.md
+    python -m scripts.policy_reference --print   print it instead
 
 Names, levels, descriptions and config schemas come from the pulumi_policy objects of lws_guard.pack;
 the example messages come from running each policy's rule function on a deliberately broken object
 built here (one defect each, on a group that passes every policy). tests/test_readme.py checks that
-the README holds exactly this text between its markers. Nothing here is read by the pack itself.
+the README holds exactly this text between its markers. It lives outside the pack's import root
+(policies/), so the pack never loads it.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lws_guard.pack import DRAINED_POLICY, RESOURCE_RULES, resource_policies, stack_policies
+from lws_guard.settings import Settings
+from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import Policy
 
 from config.reference import rewrite_section
-from lws_guard.pack import DRAINED_POLICY, RESOURCE_RULES, resource_policies, stack_policies
-from lws_guard.settings import Settings
-from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
+from scripts import policy_config
 
 BEGIN = "<!-- policy-reference:begin -->"
 END = "<!-- policy-reference:end -->"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 CONFIG_DIR = ROOT / "policies" / "config"
 
@@ -292,24 +294,32 @@ def _config_table(policy: Policy) -> list[str]:
 
 
 def _config_files() -> list[str]:
-    rows = ["| file | defaultGpu | extra gpuMemoryMiB | lwsVersion |", "|---|---|---|---|"]
+    rows = [
+        "| file | generated from | defaultGpu | extra gpuMemoryMiB | /dev/shm floor | lwsVersion |",
+        "|---|---|---|---|---|---|",
+    ]
+    sources = {s.config_file.name: s.profile.relative_to(ROOT) for s in policy_config.stacks()}
     for path in sorted(CONFIG_DIR.glob("*.json")):
         config = json.loads(path.read_text())
         gpu = config.get("gpu-memory", {})
         extra = ", ".join(f"{k}: {v}" for k, v in sorted(gpu.get("gpuMemoryMiB", {}).items()))
+        shm = config.get("shared-memory", {})
+        floor = f"{shm.get('shmBaseGiB', '')} GiB + {shm.get('shmPerGpuGiB', '')} GiB per GPU" if shm else ""
         version = config.get("no-online-upgrade", {}).get("lwsVersion", "")
-        rows.append(f"| `policies/config/{path.name}` | {gpu.get('defaultGpu', '')} | {extra} | {version} |")
+        source = f"`{sources[path.name]}`" if path.name in sources else "(no stack)"
+        cells = [f"`policies/config/{path.name}`", source, gpu.get("defaultGpu", ""), extra, floor, version]
+        rows.append(f"| {' | '.join(map(str, cells))} |")
     return rows
 
 
 def _example(policy: str) -> list[str]:
     found = [e for e in EXAMPLES if e.policy == policy]
     if len(found) != 1:
-        raise LookupError(f"policy {policy} needs exactly one example in lws_guard.reference.EXAMPLES")
+        raise LookupError(f"policy {policy} needs exactly one example in scripts.policy_reference.EXAMPLES")
     example = found[0]
     reported = messages(policy, example.resources(), example.config)
     if not reported:
-        raise AssertionError(f"the example of {policy} reports nothing: fix it in lws_guard.reference")
+        raise AssertionError(f"the example of {policy} reports nothing: fix it in scripts.policy_reference")
     config = f"policy config `{json.dumps(dict(example.config))}`" if example.config else "the default config"
     return [f"Example: {example.setup}, with {config}:", "", "```text", *reported, "```"]
 
@@ -337,12 +347,13 @@ def reference() -> str:
     advisory = [f"`{p.name}`" for p in policies if level(p) == "advisory"]
     lines = [
         BEGIN,
-        "Generated from the pack (`PYTHONPATH=policies:. python -m lws_guard.reference` rewrites this section; "
+        "Generated from the pack (`python -m scripts.policy_reference` rewrites this section; "
         "a test fails when it is stale).",
         "",
-        "`make policy-check STACK=dev` runs `pulumi preview --stack dev --policy-pack policies "
-        "--policy-pack-config policies/config/dev.json`: the program's preview, every resource through the "
-        "resource policies and the whole stack through the stack policy.",
+        "`make policy-check STACK=dev` regenerates `policies/config/dev.json` from `Pulumi.dev.yaml`, then runs "
+        "`pulumi preview --stack dev --policy-pack policies --policy-pack-config policies/config/dev.json`: the "
+        "program's preview, every resource through the resource policies and the whole stack through the stack "
+        "policy.",
         "",
         f"* **mandatory** ({', '.join(mandatory)}): a violation fails `pulumi preview` (non-zero exit), which "
         "changes nothing. `pulumi up` with the same flags previews first and stops there too; only with "
@@ -350,7 +361,8 @@ def reference() -> str:
         "what came before it was applied.",
         f"* **advisory** ({', '.join(advisory)}): reported in the preview, which still succeeds.",
         "",
-        "Each stack has its policy config in `policies/config/<stack>.json`: one object per policy "
+        "Each stack has its policy config in `policies/config/<stack>.json`, generated from the cluster profile "
+        "of its stack file (`python -m scripts.policy_config --all`; never edit it by hand): one object per policy "
         '(`{"gpu-memory": {...}, "shared-memory": {...}}`). The CLI validates each object against the '
         "policy's schema (the tables below) and fills in the defaults; a policy reads only its own object, so "
         "a key two policies share (`defaultGpu`, `lwsVersion`, ...) is set in both.",
