@@ -78,21 +78,36 @@ def project_name(root: Path) -> str:
     return name
 
 
-def read_cluster(profile: Path) -> Cluster:
-    """The validated cluster profile of a Pulumi.<stack>.yaml; ConfigError names the key of any problem."""
+def _stack_values(profile: Path) -> Mapping[str, Any]:
+    """The `config` object of a stack file."""
     try:
         document = yaml.safe_load(profile.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError([f"{profile}: cannot read it: {error}"]) from None
     values = document.get("config") if isinstance(document, Mapping) else None
+    return values if isinstance(values, Mapping) else {}
+
+
+def read_cluster(profile: Path) -> Cluster:
+    """The validated cluster profile of a Pulumi.<stack>.yaml; ConfigError names the key of any problem."""
+    values = _stack_values(profile)
     key = f"{project_name(_project_root(profile))}:cluster"
-    if not isinstance(values, Mapping) or key not in values:
+    if key not in values:
         raise ConfigError([f"{profile}: no `{key}` under `config` (the cluster profile)"])
     try:
         # Only the cluster: the pack's facts come from it, and `manifests` paths resolve against the project.
         return parse({"cluster": values[key]}).cluster
     except ConfigError as error:
         raise ConfigError([f"{profile}: {line}" for line in error.lines]) from None
+
+
+def manifest_files(profile: Path) -> list[Path]:
+    """The stack's `manifests`: YAML files applied as they are, relative to the project directory."""
+    root = _project_root(profile)
+    listed = _stack_values(profile).get(f"{project_name(root)}:manifests") or []
+    if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
+        raise ConfigError([f"{profile}: manifests: a list of file paths"])
+    return [root / p for p in listed]
 
 
 def _project_root(profile: Path) -> Path:

@@ -140,3 +140,15 @@ def test_check_reports_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT))
+
+
+def test_the_workflows_check_the_generated_config_before_using_it() -> None:
+    for name, job in (("pull-request.yml", "policy"), ("deploy.yml", "up")):
+        steps = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())["jobs"][job]["steps"]
+        runs = [str(s.get("run", "")) for s in steps]
+        pulumi = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("pulumi/actions"))
+        checked = next(i for i, r in enumerate(runs) if "python -m scripts.policy_config --check" in r)
+        assert checked < pulumi, name
+    pull_request = (ROOT / ".github" / "workflows" / "pull-request.yml").read_text()
+    assert 'python -m lws_guard check --stack "$STACK"' in pull_request
+    assert "python -m scripts.policy_config $(STACK)" in (ROOT / "Makefile").read_text()

@@ -377,6 +377,22 @@ def load_config(args: argparse.Namespace) -> Mapping[str, Any]:
 
 def _config_from_profile(stack: str | None, profile: str | None) -> Mapping[str, Any]:
     """The policy config `python -m scripts.policy_config` writes for the stack (outside the pack's root)."""
+    config: Mapping[str, Any] = _from_stack_file(
+        stack, profile, lambda tool, path: tool.policy_config(tool.read_cluster(path))
+    )
+    return config
+
+
+def _stack_manifests(stack: str | None, profile: str | None) -> list[str]:
+    if not (stack or profile):
+        raise UsageError("name a YAML file, a directory or - (stdin); or --stack to check the stack's manifests")
+    files = _from_stack_file(stack, profile, lambda tool, path: tool.manifest_files(path))
+    if not files:
+        print(f"lws-guard: the stack lists no `manifests`: nothing to check ({stack or profile})", file=sys.stderr)
+    return [str(f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f) for f in files]
+
+
+def _from_stack_file(stack: str | None, profile: str | None, read: Callable[[Any, Path], Any]) -> Any:
     try:
         from config.load import ConfigError
         from scripts import policy_config
@@ -384,7 +400,7 @@ def _config_from_profile(stack: str | None, profile: str | None) -> Mapping[str,
         raise UsageError(f"--stack and --profile need the project checkout on the path: {error}") from None
     try:
         path = Path(profile) if profile else policy_config.stack(str(stack), root=Path.cwd()).profile
-        return policy_config.policy_config(policy_config.read_cluster(path))
+        return read(policy_config, path)
     except ConfigError as error:
         raise UsageError("\n".join(error.lines)) from None
 
@@ -609,7 +625,13 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="lws-guard", description=__doc__.split("\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
     run = commands.add_parser("check", help="check YAML files, directories or stdin (-)")
-    run.add_argument("paths", nargs="+", metavar="PATH", help="YAML file, directory, or - for stdin")
+    run.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="YAML file, directory, or - for stdin (default with --stack or "
+        "--profile: the files the stack lists in `manifests`)",
+    )
     source = run.add_mutually_exclusive_group()
     source.add_argument("--config", help="a policy pack config file, e.g. policies/config/<stack>.json")
     source.add_argument("--stack", help="the policy config of Pulumi.<stack>.yaml (or examples/), generated")
@@ -624,10 +646,11 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     try:
         config = load_config(args)
         setups(config)  # a wrong config is a usage error before any file is read
+        paths = args.paths or _stack_manifests(args.stack, args.profile)
     except UsageError as error:
         print(f"lws-guard: {error}", file=sys.stderr)
         return 2
-    inputs = read_inputs(args.paths, stdin or sys.stdin)
+    inputs = read_inputs(paths, stdin or sys.stdin)
     findings = in_input_order([*inputs.problems, *check(inputs.objects, config)], inputs.files)
     if args.format == "json":
         json.dump(as_json(findings, inputs), out, indent=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -111,8 +112,7 @@ def test_every_policy_of_the_pack_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         validate=lambda args, report: report(f"hello {args.name}", None),
         enforcement_level=EnforcementLevel.ADVISORY,
     )
-    real = cli.resource_policies
-    monkeypatch.setattr(cli, "resource_policies", lambda: [*real(), extra])
+    monkeypatch.setattr(cli, "resource_policies", lambda: [*resource_policies(), extra])
     code, report = run_json(["-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: n}\n")
     assert code == 0
     assert [(f["policy"], f["message"]) for f in report["findings"]] == [("always-says-hello", "hello n/c")]
@@ -300,10 +300,9 @@ def test_the_stack_option_is_the_generated_config_file() -> None:
         assert by_stack == by_file
 
 
-def test_usage_errors_exit_2() -> None:
-    with pytest.raises(SystemExit) as stopped:
-        cli.main(["check"])
-    assert stopped.value.code == 2
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check"]) == 2
+    assert "name a YAML file, a directory or - (stdin)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stopped:
         cli.main(["check", "--stack", "dev", "--config", "x.json", "f.yaml"])
     assert stopped.value.code == 2
@@ -404,3 +403,18 @@ def test_the_console_script_is_declared() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["lws-guard"] == "lws_guard.cli:main"
+
+
+def test_a_stack_alone_checks_its_manifests_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--stack` without PATH: the files the stack lists in `manifests`, with the stack's policy config."""
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    document = yaml.safe_load((ROOT / "examples" / "Pulumi.ack.yaml").read_text())
+    document["config"]["lws-inference:manifests"] = ["hand/written.yaml"]
+    (tmp_path / "Pulumi.handwritten.yaml").write_text(yaml.safe_dump(document))
+    (tmp_path / "hand").mkdir()
+    write(tmp_path / "hand", "written.yaml", [policy_reference.group()])  # 8 GPUs of the ACK default L20 per pod
+    monkeypatch.chdir(tmp_path)
+    code, report = run_json(["--stack", "handwritten"])
+    assert report["files"] == ["hand/written.yaml"]
+    assert code == 1
+    assert {f["policy"] for f in report["findings"] if f["level"] == "mandatory"} == {"gpu-memory"}
