@@ -661,5 +661,6 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     else:
         for line in text_lines(findings):
             print(line, file=out)
+    out.flush()  # the findings before the summary, also when both streams go to one pipe
     print(summary(findings, inputs), file=sys.stderr)
     return exit_code(findings)

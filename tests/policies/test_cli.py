@@ -418,3 +418,19 @@ def test_a_stack_alone_checks_its_manifests_files(tmp_path: Path, monkeypatch: p
     assert report["files"] == ["hand/written.yaml"]
     assert code == 1
     assert {f["policy"] for f in report["findings"] if f["level"] == "mandatory"} == {"gpu-memory"}
+
+
+def test_the_readme_quotes_a_real_run() -> None:
+    """The README's example is this command's output on the CCE test data, and its exit code."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- yaml-check-example:begin -->")[1].split("<!-- yaml-check-example:end -->")[0]
+    lines = block.strip().removeprefix("```console").removesuffix("```").strip().splitlines()
+    command, *output, echo, code = lines
+    assert command.startswith("$ ") and echo == "$ echo $?"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        ["bash", "-c", command.removeprefix("$ ") + " 2>&1"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.stdout.splitlines() == output
+    assert str(result.returncode) == code
