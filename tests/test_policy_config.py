@@ -12,12 +12,17 @@ from typing import Any
 import pytest
 import yaml
 from lws_guard import cli
+from lws_guard.manifest import LWS_TYPE
 from lws_guard.settings import POLICY_KEYS, PROPERTIES, Settings
+from lws_guard.shared_memory import check_shared_memory_policy
 
-from config.load import ConfigError
+from config.load import ConfigError, parse
 from config.model import Cluster, LwsController
 from plan import catalog
+from plan.group import plan_stack
+from plan.manifests import Placement, leader_worker_set
 from scripts import policy_config
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "policies" / "fixtures"
@@ -152,3 +157,15 @@ def test_the_workflows_check_the_generated_config_before_using_it() -> None:
     pull_request = (ROOT / ".github" / "workflows" / "pull-request.yml").read_text()
     assert 'python -m lws_guard check --stack "$STACK"' in pull_request
     assert "python -m scripts.policy_config $(STACK)" in (ROOT / "Makefile").read_text()
+
+
+def test_a_lowered_shm_floor_no_longer_denies_the_stacks_own_group() -> None:
+    """shmBaseGib 1 + shmPerGpuGib 0.5 renders 5Gi for 8 GPUs; the hand-typed default floor (10 GiB) denied it."""
+    raw = factories.cce_llama405b()
+    raw["cluster"] = {**raw["cluster"], "shmBaseGib": 1, "shmPerGpuGib": 0.5}
+    config = parse(raw)
+    [group] = plan_stack(config).groups
+    lws = leader_worker_set(group, Placement(namespace="inference", claim_name="models", mount_path="/models"))
+    generated = policy_config.policy_config(config.cluster)["shared-memory"]
+    assert check_shared_memory_policy(LWS_TYPE, lws, Settings.from_config(generated)) == []
+    assert check_shared_memory_policy(LWS_TYPE, lws, Settings()) != []

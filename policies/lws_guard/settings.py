@@ -3,9 +3,10 @@
 Pulumi hands each policy only its own config object (`{"gpu-memory": {...}, "shared-memory": {...}}`),
 and the CLI fills in the schema defaults before validating it. So every policy declares, in its
 schema, the keys it reads (`POLICY_KEYS`), with the defaults below; `Settings.from_config` applies
-the same defaults itself so direct calls (tests, benchmarks) need no CLI. A key two policies share
-(e.g. `defaultGpu` for gpu-memory and gpu-memory-unverified) must then be given to both in a config
-file: tests/policies check that the files in policies/config agree with themselves.
+the same defaults itself so direct calls (tests, benchmarks, lws-guard check) need no CLI. A key two
+policies share (e.g. `defaultGpu` for gpu-memory and gpu-memory-unverified) must then be given to both in
+a config file; scripts/policy_config.py writes every file of policies/config from its stack's cluster
+profile, giving each policy every key of POLICY_KEYS, so they agree with the stack and with themselves.
 """
 
 from __future__ import annotations
