@@ -23,10 +23,12 @@ from typing import Any
 from lws_guard.pack import DRAINED_POLICY, RESOURCE_RULES, resource_policies, stack_policies
 from lws_guard.settings import Settings
 from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
+from packaging.version import Version
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import Policy
 
 from config.reference import rewrite_section
+from plan.catalog import DEFAULT_LWS_VERSION
 from scripts import policy_config
 
 BEGIN = "<!-- policy-reference:begin -->"
@@ -51,6 +53,9 @@ WORKER_COMMAND = (
     "bash /vllm-workspace/examples/online_serving/multi-node-serving.sh worker --ray_address=$(LWS_LEADER_ADDRESS)"
 )
 IMAGE = "vllm/vllm-openai:v0.10.0"
+# The release the default policy config pins, and the next minor one (an upgrade the examples attempt).
+PINNED = DEFAULT_LWS_VERSION
+NEXT = f"{Version(PINNED).major}.{Version(PINNED).minor + 1}.0"
 CONTROLLER_IMAGE = "registry.k8s.io/lws/lws"
 
 
@@ -97,8 +102,8 @@ def group() -> Obj:
     }
 
 
-def controller(version: str = "0.7.0") -> Obj:
-    """The LWS controller's Deployment running release `version` (the default config pins 0.7.0)."""
+def controller(version: str = PINNED) -> Obj:
+    """The LWS controller's Deployment running release `version` (the default config pins PINNED)."""
     container = {"name": "manager", "image": f"{CONTROLLER_IMAGE}:v{version}", "imagePullPolicy": "IfNotPresent"}
     return {
         "apiVersion": "apps/v1",
@@ -200,7 +205,7 @@ BASELINE = (
     "`inference/llama-405b` (Llama-3.1-405B on vLLM over Ray, `size: 2`, leader and worker pods with 8 GPUs, "
     "TP=8 x PP=2, a 16Gi Memory emptyDir on /dev/shm, the weights on a read-only claim, `HF_TOKEN` from a Secret, "
     "a readiness probe on the leader, image `vllm/vllm-openai:v0.10.0`), the LWS controller's Deployment at "
-    "v0.7.0 and an NFS PersistentVolume with reclaim policy Retain. Each message below is what the policy's "
+    f"v{PINNED} and an NFS PersistentVolume with reclaim policy Retain. Each message below is what the policy's "
     "rule reports on the broken object."
 )
 
@@ -216,14 +221,14 @@ EXAMPLES: tuple[Example, ...] = (
     Example("parallelism", f"{GROUP} with its size raised to 3 and TP x PP left at 16", _changed(_size_three)),
     Example(
         "no-online-upgrade",
-        "the LWS controller's Deployment running registry.k8s.io/lws/lws:v0.8.0 on a cluster pinned to 0.7.0",
-        lambda: [controller("0.8.0")],
+        f"the LWS controller's Deployment running registry.k8s.io/lws/lws:v{NEXT} on a cluster pinned to {PINNED}",
+        lambda: [controller(NEXT)],
     ),
     Example(
         DRAINED_POLICY,
-        f"a stack still holding {GROUP}, with the controller moved to v0.8.0 in a maintenance window",
-        lambda: [group(), controller("0.8.0")],
-        {"lwsVersion": "0.7.0", "maintenance": True},
+        f"a stack still holding {GROUP}, with the controller moved to v{NEXT} in a maintenance window",
+        lambda: [group(), controller(NEXT)],
+        {"lwsVersion": PINNED, "maintenance": True},
     ),
     Example("no-plaintext-secrets", f"{GROUP} with HF_TOKEN as a literal value", _changed(_literal_token)),
     Example("image-pinned", f"{GROUP} with the leader on vllm/vllm-openai:latest", _changed(_latest)),
