@@ -69,6 +69,18 @@ BUILT_IN_GROUPS = frozenset({
     "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io",
 })  # fmt: skip
 LWS_API_VERSION = f"{manifest.LWS_GROUP}/v1"
+# Built-in kinds that live outside namespaces; every other object without metadata.namespace lands in the
+# namespace of the apply (kubectl's context namespace; the Kubernetes provider's "default"), and the policies see
+# it there.
+CLUSTER_SCOPED = frozenset({
+    "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "ComponentStatus",
+    "CSIDriver", "CSINode", "CustomResourceDefinition", "DeviceClass", "FlowSchema", "IngressClass",
+    "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "MutatingWebhookConfiguration", "Namespace",
+    "Node", "PersistentVolume", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass", "StorageClass",
+    "StorageVersionMigration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration", "VolumeAttachment", "VolumeAttributesClass",
+})  # fmt: skip
+DEFAULT_NAMESPACE = "default"
 YAML_SUFFIXES = (".yaml", ".yml")
 STDIN = "-"
 
@@ -144,6 +156,7 @@ class Finding:
 
 @dataclass
 class Inputs:
+    namespace: str = DEFAULT_NAMESPACE
     objects: list[KubernetesObject] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -153,8 +166,8 @@ def yaml_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
 
 
-def read_inputs(paths: Sequence[str], stdin: TextIO) -> Inputs:
-    inputs = Inputs()
+def read_inputs(paths: Sequence[str], stdin: TextIO, namespace: str = DEFAULT_NAMESPACE) -> Inputs:
+    inputs = Inputs(namespace)
     for given in paths:
         if given == STDIN:
             _read_text(inputs, "<stdin>", stdin.read())
@@ -222,7 +235,11 @@ def _add_object(inputs: Inputs, source: Source, value: object) -> None:
         what = f"a YAML {_yaml_type(value)}" if not isinstance(value, Mapping) else f"no {' and no '.join(missing)}"
         inputs.problems.append(_invalid(source, f"not a Kubernetes object: {what}"))
         return
-    inputs.objects.append(KubernetesObject(source, plain(value)))
+    obj = plain(value)
+    metadata = obj.get("metadata")
+    if obj["kind"] not in CLUSTER_SCOPED and (not isinstance(metadata, dict) or not metadata.get("namespace")):
+        obj["metadata"] = {**(metadata if isinstance(metadata, dict) else {}), "namespace": inputs.namespace}
+    inputs.objects.append(KubernetesObject(source, obj))
 
 
 def _is_list(value: Mapping[str, Any]) -> bool:
@@ -636,6 +653,13 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="a policy pack config file, e.g. policies/config/<stack>.json")
     source.add_argument("--stack", help="the policy config of Pulumi.<stack>.yaml (or examples/), generated")
     source.add_argument("--profile", help="the policy config of this Pulumi.<stack>.yaml file, generated")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        default=DEFAULT_NAMESPACE,
+        help="namespace of objects that name none, as kubectl "
+        "apply -n (default: default, where the Kubernetes provider puts them)",
+    )
     run.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     return top
 
@@ -650,7 +674,7 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     except UsageError as error:
         print(f"lws-guard: {error}", file=sys.stderr)
         return 2
-    inputs = read_inputs(paths, stdin or sys.stdin)
+    inputs = read_inputs(paths, stdin or sys.stdin, args.namespace)
     findings = in_input_order([*inputs.problems, *check(inputs.objects, config)], inputs.files)
     if args.format == "json":
         json.dump(as_json(findings, inputs), out, indent=2)

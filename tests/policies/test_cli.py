@@ -53,13 +53,17 @@ def write(tmp_path: Path, name: str, docs: Sequence[Any]) -> Path:
 
 
 def objects_of(path: Path) -> list[dict[str, Any]]:
-    """The Kubernetes objects of a file, read independently of the command: documents and List items."""
+    """The Kubernetes objects of a file as the provider sends them, read independently of the command:
+    documents and List items, namespaced ones without a namespace in `default`."""
     found: list[dict[str, Any]] = []
     for doc in yaml.safe_load_all(path.read_text()):
         if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
             found += [item for item in doc["items"] if isinstance(item, dict)]
         elif isinstance(doc, dict) and isinstance(doc.get("kind"), str) and isinstance(doc.get("apiVersion"), str):
             found.append(doc)
+    for obj in found:
+        if obj["kind"] not in cli.CLUSTER_SCOPED and not (obj.get("metadata") or {}).get("namespace"):
+            obj["metadata"] = {**(obj.get("metadata") or {}), "namespace": "default"}
     return found
 
 
@@ -131,7 +135,7 @@ def test_a_policy_that_fails_is_reported_not_raised(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cli, "resource_policies", lambda: [failing])
     code, out = run(["check", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
     assert code == 2
-    assert "error policy-failed: broken could not judge Pod p: KeyError: 'spec'" in out
+    assert "error policy-failed: broken could not judge Pod default/p: KeyError: 'spec'" in out
 
 
 # ---- reading YAML --------------------------------------------------------------------------------
@@ -215,6 +219,18 @@ def test_objects_before_a_yaml_error_are_still_checked() -> None:
     assert [f["policy"] for f in report["findings"]] == ["model-pv-reclaim", cli.INVALID_INPUT]
 
 
+def test_objects_without_a_namespace_are_where_the_apply_puts_them() -> None:
+    volume = yaml.safe_dump(policy_reference.model_volume("Delete"))
+    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n---\n" + volume
+    says_name = ResourceValidationPolicy(
+        name="names", description="Says the namespace.", validate=lambda args, report: report(args.name, None)
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "resource_policies", lambda: [says_name])
+        _, report = run_json(["-n", "inference", "-"], text)
+    assert [f["message"] for f in report["findings"]] == ["inference/p", "models"]  # a PersistentVolume has none
+
+
 def test_unknown_kinds_are_noted_and_change_no_verdict() -> None:
     text = (
         "apiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\nmetadata: {name: g}\n---\n"
@@ -222,7 +238,7 @@ def test_unknown_kinds_are_noted_and_change_no_verdict() -> None:
     )
     code, report = run_json(["-"], text)
     notes = [f for f in report["findings"] if f["policy"] == cli.UNKNOWN_KIND]
-    assert [n["objects"] for n in notes] == [["PodGroup g"], ["LeaderWorkerSet old"]]
+    assert [n["objects"] for n in notes] == [["PodGroup default/g"], ["LeaderWorkerSet default/old"]]
     assert "served as leaderworkerset.x-k8s.io/v1" in notes[1]["message"]
     assert code == 0
 
