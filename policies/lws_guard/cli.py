@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import itertools
 import json
 import re
 import sys
@@ -54,10 +55,13 @@ INVALID_INPUT = "invalid-input"
 UNKNOWN_KIND = "unknown-kind"
 POLICY_FAILED = "policy-failed"
 INPUT_RULES = {
-    INVALID_INPUT: "A file that cannot be read, invalid YAML, or a document that is not a Kubernetes object.",
-    UNKNOWN_KIND: "A kind that is neither built into Kubernetes nor a LeaderWorkerSet: only the fields the "
-    "policies know (pod templates, LWS chart labels) are checked in it.",
-    POLICY_FAILED: "A policy raised an error on an object instead of judging it.",
+    INVALID_INPUT: (ERROR, "A file that cannot be read, invalid YAML, or a document that is not a Kubernetes object."),
+    UNKNOWN_KIND: (
+        NOTE,
+        "A kind that is neither built into Kubernetes nor a LeaderWorkerSet: only the fields the policies know "
+        "(pod templates, LWS chart labels) are checked in it.",
+    ),
+    POLICY_FAILED: (ERROR, "A policy raised an error on an object instead of judging it."),
 }
 
 # API groups served by every Kubernetes cluster ("" is the core group), and the LWS API's one version.
@@ -573,7 +577,7 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {MANDATORY: "error", ADVISORY: "warning", ERROR: "error", NOTE: "note"}
 
 
-def as_sarif(findings: Sequence[Finding], inputs: Inputs, config: Mapping[str, Any]) -> dict[str, Any]:
+def as_sarif(findings: Sequence[Finding], config: Mapping[str, Any]) -> dict[str, Any]:
     """A SARIF 2.1.0 log for code-scanning UIs: one rule per policy, one result per finding."""
     rules = [
         {
@@ -588,7 +592,7 @@ def as_sarif(findings: Sequence[Finding], inputs: Inputs, config: Mapping[str, A
     ]
     rules += [
         {"id": rule, "shortDescription": {"text": text}, "defaultConfiguration": {"level": _SARIF_LEVEL[level]}}
-        for (rule, text), level in zip(INPUT_RULES.items(), (ERROR, NOTE, ERROR), strict=True)
+        for rule, (level, text) in INPUT_RULES.items()
     ]
     index = {rule["id"]: i for i, rule in enumerate(rules)}
     results = []
@@ -598,7 +602,7 @@ def as_sarif(findings: Sequence[Finding], inputs: Inputs, config: Mapping[str, A
             "ruleIndex": index[finding.policy],
             "level": _SARIF_LEVEL[finding.level],
             "message": {"text": finding.message},
-            "locations": [_sarif_location(s, o) for s, o in zip(finding.sources, _padded(finding), strict=True)],
+            "locations": [_sarif_location(s, o) for s, o in itertools.zip_longest(finding.sources, finding.objects)],
         }
         results.append(result)
     return {
@@ -612,11 +616,6 @@ def as_sarif(findings: Sequence[Finding], inputs: Inputs, config: Mapping[str, A
             }
         ],
     }
-
-
-def _padded(finding: Finding) -> list[str | None]:
-    names: list[str | None] = list(finding.objects)
-    return names + [None] * (len(finding.sources) - len(names))
 
 
 def _sarif_location(source: Source, obj: str | None) -> dict[str, Any]:
@@ -680,7 +679,7 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         json.dump(as_json(findings, inputs), out, indent=2)
         out.write("\n")
     elif args.format == "sarif":
-        json.dump(as_sarif(findings, inputs, config), out, indent=2)
+        json.dump(as_sarif(findings, config), out, indent=2)
         out.write("\n")
     else:
         for line in text_lines(findings):
