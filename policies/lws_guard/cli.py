@@ -21,6 +21,7 @@ import base64
 import datetime
 import itertools
 import json
+import os
 import re
 import sys
 import urllib.parse
@@ -675,15 +676,22 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return 2
     inputs = read_inputs(paths, stdin or sys.stdin, args.namespace)
     findings = in_input_order([*inputs.problems, *check(inputs.objects, config)], inputs.files)
-    if args.format == "json":
+    try:
+        write(out, args.format, findings, inputs, config)
+    except BrokenPipeError:  # `| head`: the reader has seen enough; the verdict still stands
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit
+    print(summary(findings, inputs), file=sys.stderr)
+    return exit_code(findings)
+
+
+def write(out: TextIO, form: str, findings: Sequence[Finding], inputs: Inputs, config: Mapping[str, Any]) -> None:
+    if form == "json":
         json.dump(as_json(findings, inputs), out, indent=2)
         out.write("\n")
-    elif args.format == "sarif":
+    elif form == "sarif":
         json.dump(as_sarif(findings, config), out, indent=2)
         out.write("\n")
     else:
         for line in text_lines(findings):
             print(line, file=out)
     out.flush()  # the findings before the summary, also when both streams go to one pipe
-    print(summary(findings, inputs), file=sys.stderr)
-    return exit_code(findings)
