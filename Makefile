@@ -14,8 +14,8 @@ up: setup  ## `pulumi up` of a stack (default: dev, which renders YAML into rend
 preview: setup
 	$(ENV) pulumi stack select --create $(STACK) && pulumi preview --stack $(STACK)
 
-policy-check: setup  ## what a pull request sees: preview with the policy pack and this stack's policy config
-	$(ENV) pulumi stack select --create $(STACK) && pulumi preview --stack $(STACK) \
+policy-check: setup  ## what a pull request sees: the stack's policy config regenerated from its stack file, then preview with the pack
+	$(ENV) python -m scripts.policy_config $(STACK) && pulumi stack select --create $(STACK) && pulumi preview --stack $(STACK) \
 		--policy-pack policies --policy-pack-config policies/config/$(STACK).json
 
 pr-check: setup  ## what a pull request runs: the tests, then every stack's preview with the policy pack

@@ -16,7 +16,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from plan.catalog import Dtype, Engine, parse_version
+from plan.catalog import (
+    DEFAULT_LWS_VERSION,
+    DEFAULT_SHM_BASE_GIB,
+    DEFAULT_SHM_PER_GPU_GIB,
+    Dtype,
+    Engine,
+    parse_version,
+)
 from plan.checkpoints import catalog_ids, checkpoint_by_id
 from plan.hf_config import ConfigJsonError, read_config
 
@@ -54,7 +61,7 @@ class LwsController(Model):
     mode: LwsMode = LwsMode.INSTALL
     """install: this stack installs the Helm chart. managed: a cloud add-on owns it (CCE, ACK catalog);
     nothing is installed and `version` declares what runs. none: the cluster has no controller."""
-    version: Annotated[str, Field(pattern=VERSION)] = "0.7.0"
+    version: Annotated[str, Field(pattern=VERSION)] = DEFAULT_LWS_VERSION
     """Chart and controller release, e.g. 0.7.0. Changing it on an installed controller is refused
     unless `maintenanceWindow` is true (LWS has no online upgrade)."""
     chart: str = "oci://registry.k8s.io/lws/charts/lws"
@@ -191,9 +198,9 @@ class Cluster(Model):
     """Topology key that a group gets to itself, e.g. kubernetes.io/hostname or a rack label."""
     allowed_namespaces: list[str] = []
     """Namespaces whose pods may call the serving port; empty means the release namespace only."""
-    shm_base_gib: Annotated[float, Field(ge=0)] = 2.0
+    shm_base_gib: Annotated[float, Field(ge=0)] = DEFAULT_SHM_BASE_GIB
     """/dev/shm floor per pod: this many GiB ..."""
-    shm_per_gpu_gib: Annotated[float, Field(ge=0)] = 1.0
+    shm_per_gpu_gib: Annotated[float, Field(ge=0)] = DEFAULT_SHM_PER_GPU_GIB
     """... plus this many GiB per GPU of the pod."""
 
     @property

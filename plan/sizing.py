@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from plan.catalog import BYTES_PER_PARAMETER, UNQUANTIZED_BYTES, Dtype, Engine
+from plan.catalog import (
+    BYTES_PER_PARAMETER,
+    DEFAULT_SHM_BASE_GIB,
+    DEFAULT_SHM_PER_GPU_GIB,
+    UNQUANTIZED_BYTES,
+    Dtype,
+    Engine,
+)
 from plan.units import GIB
 
 
@@ -392,7 +399,9 @@ def _powers_of_two(limit: int) -> list[int]:
     return [2**i for i in range(limit.bit_length()) if 2**i <= limit]
 
 
-def shm_floor_bytes(gpus_per_pod: int, base_gib: float = 2.0, per_gpu_gib: float = 1.0) -> float:
+def shm_floor_bytes(
+    gpus_per_pod: int, base_gib: float = DEFAULT_SHM_BASE_GIB, per_gpu_gib: float = DEFAULT_SHM_PER_GPU_GIB
+) -> float:
     """/dev/shm a pod needs: NCCL's shared-memory transport and Ray's object store grow with GPUs."""
     return (base_gib + per_gpu_gib * gpus_per_pod) * GIB
 

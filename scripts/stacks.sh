@@ -11,7 +11,7 @@ for file in Pulumi.*.yaml; do
 	# The local cluster (scripts/cluster.sh) exists only on a developer's machine, never in CI.
 	[[ "$stack" == local ]] && continue
 	if [[ ! -f "policies/config/$stack.json" ]]; then
-		echo "stack $stack has no policy config: add policies/config/$stack.json (see README, Adding a cluster)" >&2
+		echo "stack $stack has no policy config: generate policies/config/$stack.json with \`python -m scripts.policy_config $stack\` (README, Adding a cluster)" >&2
 		exit 1
 	fi
 	stacks+=("$stack")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lws_guard import reference as policy_reference
 from lws_guard.pack import resource_policies, stack_policies
 
 from config.model import SECRET_KEYS
 from config.reference import BEGIN, END, reference
+from scripts import policy_reference
 from tests.policies.helpers import floats, run_resource_policy, run_stack_policy
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -41,7 +41,7 @@ def test_policy_reference_is_generated_from_the_pack() -> None:
     start, end = README.index(policy_reference.BEGIN), README.index(policy_reference.END)
     section = README[start : end + len(policy_reference.END)]
     assert section == policy_reference.reference(), (
-        "regenerate it: PYTHONPATH=policies:. python -m lws_guard.reference (rewrites README.md)"
+        "regenerate it: python -m scripts.policy_reference (rewrites README.md)"
     )
 
 

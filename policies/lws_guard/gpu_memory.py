@@ -12,11 +12,14 @@ The numbers:
   smallest one when leader and workers or affinity terms allow several;
 * the model from the inference.lws.dev/* annotations our components write (the full shape: weights,
   KV cache for max-model-len tokens, runtime, by plan.sizing.estimate_memory with the command's data and
-  expert parallelism), else (after the catalog seam, _catalog_weights) from the parameter count in the
-  served model's name and the storage type from flags or name (fp8, int4, MXFP4 for gpt-oss and *MXFP4*,
-  NVFP4 for *NVFP4*/*FP4* and modelopt_fp4): then the weights per GPU plus a fixed runtime overhead
-  (runtimeOverheadGiB) must fit. With expert parallelism the weights are split over TP x PP x DP, a lower
-  bound, so only what cannot fit even then is denied.
+  expert parallelism); else from the built-in catalog when the served model is one of its checkpoints
+  (plan.checkpoints.find_checkpoint: the same full shape for --max-model-len or the model's context,
+  stored as --quantization says); weights that cannot fit are denied, a KV cache for the whole context
+  that may not fit is advice. Else from the parameter count in the served model's name and the storage
+  type from flags or name (fp8, int4, MXFP4 for gpt-oss and *MXFP4*, NVFP4 for *NVFP4*/*FP4* and
+  modelopt_fp4): then the weights per GPU plus a fixed runtime overhead (runtimeOverheadGiB) must fit.
+  With expert parallelism the weights are split over TP x PP x DP, a lower bound, so only what cannot
+  fit even then is denied.
 * accelerators other than nvidia.com/gpu (AMD, Ascend, TPU) have no product memory the pack knows:
   unverified. DisaggregatedSet roles are assessed like LeaderWorkerSets.
 """
@@ -25,15 +28,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lws_guard import manifest
 from lws_guard.serving import DEFAULT_FRACTION, FRACTION_FLAG, Server, find_server, parameter_count, storage
 from lws_guard.settings import Settings
 from plan.annotations import GPU_RESOURCE, PREFIX, ModelFacts, read_model_annotations
+from plan.checkpoints import Checkpoint, find_checkpoint
 from plan.rules import check_memory_fit
-from plan.sizing import DEFAULT_MAX_NUM_SEQS, MemoryEstimate, ModelShape, estimate_memory, weight_bytes
+from plan.sizing import (
+    DEFAULT_MAX_NUM_SEQS,
+    MemoryEstimate,
+    ModelShape,
+    engine_layout,
+    estimate_memory,
+    weight_bytes,
+)
 from plan.units import MIB, fmt_gib
 
 KIND = "LeaderWorkerSet"
@@ -116,12 +127,26 @@ def _assess_group(who: str, props: Mapping[str, Any], settings: Settings, result
     facts = _model_facts(props)
     if isinstance(facts, str):
         return unverified(facts)
+    model_source = ANNOTATIONS
+    from_catalog = False
+    if facts is None:
+        checkpoint = _catalog_checkpoint(server)
+        if isinstance(checkpoint, str):
+            return unverified(checkpoint)
+        if checkpoint is not None:
+            facts = ModelFacts(checkpoint.shape, server.flags.integer("context") or checkpoint.context_length, 1)
+            served = server.flags.values.get("model")
+            model_source = f"the built-in catalog ({checkpoint.hf_id} in {facts.shape.dtype.value}, served as {served})"
+            from_catalog = True
     if facts is not None:
         max_len = facts.max_model_len or server.flags.integer("context")
         if max_len:
+            attention_tp, expert_parallel = engine_layout(
+                tp, dp, "dp_attention" in server.flags.switches, expert_parallel
+            )
             estimate = estimate_memory(
                 facts.shape,
-                tensor_parallel=tp,
+                tensor_parallel=attention_tp,
                 pipeline_parallel=pp,
                 gpu_bytes=gpu.bytes,
                 utilization=utilization,
@@ -138,15 +163,25 @@ def _assess_group(who: str, props: Mapping[str, Any], settings: Settings, result
                 pipeline_parallel=pp,
                 kv_tokens=max_len * facts.kv_sequences,
             )
-            where = f" (GPU from {gpu.source}; model from {ANNOTATIONS})"
-            result.denials += [f"{who}: {f.message}{where}" for f in findings]
+            where = f" (GPU from {gpu.source}; model from {model_source})"
+            messages = [f"{who}: {f.message}{where}" for f in findings]
+            if from_catalog and messages and estimate.weights + estimate.overhead <= estimate.usable:
+                # The weights fit; only the KV cache for the whole context may not. The engine's own
+                # profile decides that at startup, within our estimate's margin: advice, not a denial.
+                result.unverified += [
+                    f"{m}; the weights fit, so set --max-model-len (vLLM) or --context-length (SGLang) "
+                    "to what the service needs"
+                    for m in messages
+                ]
+            else:
+                result.denials += messages
             return None
         weights = Weights(
             weight_bytes(facts.shape),
             f"{facts.shape.parameters / 1e9:g}B parameters in {facts.shape.dtype.value} from {ANNOTATIONS}",
         )
     else:
-        found = _catalog_weights(server) or _weights_from_name(server)
+        found = _weights_from_name(server)
         if isinstance(found, str):
             return unverified(found)
         weights = found
@@ -202,10 +237,18 @@ def _model_facts(props: Mapping[str, Any]) -> ModelFacts | str | None:
         return f"the {PREFIX}* annotations hold numbers beyond any real model"
 
 
-def _catalog_weights(server: Server) -> Weights | None:
-    """Seam for the model catalog (plan.checkpoints.find_checkpoint, issue 12): the checkpoint's real size
-    and storage, looked up by the served model, goes here first; the name-based reading is the fallback."""
-    return None
+def _catalog_checkpoint(server: Server) -> Checkpoint | str | None:
+    """The served model as a checkpoint of the built-in catalog (deepseek-ai/DeepSeek-R1,
+    /models/Qwen3-235B-A22B-FP8): its real shape, MoE and MLA included, beats a size read from the name.
+    --quantization, when given, says how the weights are stored."""
+    model = server.flags.values.get("model")
+    checkpoint = find_checkpoint(model) if model else None
+    if checkpoint is None or not server.flags.values.get("quantization"):
+        return checkpoint
+    stored = storage(server.flags, model or "")
+    if stored.dtype is None:
+        return stored.source
+    return replace(checkpoint, dtype_override=stored.dtype)
 
 
 def _degrees(server: Server) -> tuple[int, int, int] | str:

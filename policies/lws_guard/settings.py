@@ -3,9 +3,10 @@
 Pulumi hands each policy only its own config object (`{"gpu-memory": {...}, "shared-memory": {...}}`),
 and the CLI fills in the schema defaults before validating it. So every policy declares, in its
 schema, the keys it reads (`POLICY_KEYS`), with the defaults below; `Settings.from_config` applies
-the same defaults itself so direct calls (tests, benchmarks) need no CLI. A key two policies share
-(e.g. `defaultGpu` for gpu-memory and gpu-memory-unverified) must then be given to both in a config
-file: tests/policies check that the files in policies/config agree with themselves.
+the same defaults itself so direct calls (tests, benchmarks, lws-guard check) need no CLI. A key two
+policies share (e.g. `defaultGpu` for gpu-memory and gpu-memory-unverified) must then be given to both in
+a config file; scripts/policy_config.py writes every file of policies/config from its stack's cluster
+profile, giving each policy every key of POLICY_KEYS, so they agree with the stack and with themselves.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from plan.catalog import GPU_MEMORY_MIB, parse_version
+from plan.catalog import (
+    DEFAULT_GPU_PRODUCT,
+    DEFAULT_LWS_VERSION,
+    DEFAULT_SHM_BASE_GIB,
+    DEFAULT_SHM_PER_GPU_GIB,
+    GPU_MEMORY_MIB,
+    parse_version,
+)
 from plan.units import GIB, MIB
 
-DEFAULT_GPU = "NVIDIA-H100-80GB-HBM3"
-DEFAULT_LWS_VERSION = "0.7.0"
-DEFAULT_SHM_BASE_GIB = 2.0
-DEFAULT_SHM_PER_GPU_GIB = 1.0
+# The cluster defaults are the stack config's (plan.catalog); policies/config/<stack>.json is generated from
+# the stack (scripts/policy_config.py), so these apply only where no stack stands behind the config.
+DEFAULT_GPU = DEFAULT_GPU_PRODUCT
 # What an engine holds on each GPU besides the weights when only a parameter count is known: the CUDA
 # context, NCCL buffers, the activation peak of a forward pass and a minimum of KV cache to serve with.
 DEFAULT_RUNTIME_OVERHEAD_GIB = 4.0

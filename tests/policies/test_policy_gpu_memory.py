@@ -44,14 +44,37 @@ def test_cce_llama_405b_tp8_pp2_fits_h100() -> None:
 
 def test_cce_llama_405b_on_a10_is_denied_with_numbers() -> None:
     [message] = check_gpu_memory(LWS, cce(), A10)
-    assert message.startswith("LeaderWorkerSet llama-405b: needs 51.1 GiB per GPU with TP=8 x PP=2")
+    assert message.startswith("LeaderWorkerSet llama-405b: needs 52.7 GiB per GPU with TP=8 x PP=2 (47.2 GiB")
+    assert "NVIDIA-A10 has 22.5 GiB x 0.90 = 20.2 GiB usable" in message
+    assert "model from the built-in catalog (meta-llama/Llama-3.1-405B-Instruct in bf16" in message
+
+
+def test_name_outside_the_catalog_is_sized_from_the_name() -> None:
+    obj = with_leader_command(cce(), vllm_leader("--model /models/Llama-405B-custom -tp 8 -pp 2"))
+    [message] = check_gpu_memory(LWS, obj, A10)
     assert message == (
         "LeaderWorkerSet llama-405b: needs 51.1 GiB per GPU with TP=8 x PP=2 (47.1 GiB of weights + 4.0 GiB "
         "runtime overhead and minimum KV cache), but NVIDIA-A10 has 22.5 GiB x 0.90 = 20.2 GiB usable; "
         "use TP x PP >= 64 or a larger GPU. Weights: 405B parameters in bf16, size from the model name "
-        "meta-llama/Meta-Llama-3.1-405B-Instruct, bf16 by default (no quantization flag or marker in the name); "
+        "/models/Llama-405B-custom, bf16 by default (no quantization flag or marker in the name); "
         "GPU from the cluster default in the policy config (defaultGpu)"
     )
+
+
+def test_catalog_context_that_may_not_fit_is_advice_with_the_flag() -> None:
+    obj = with_leader_command(ack("vllm"), vllm_leader("--model /models/Qwen3-32B-FP8 --tensor-parallel-size 2"))
+    report = assess(LWS, obj, A10)
+    assert report.denials == []
+    [advice] = report.unverified
+    assert "5.0 GiB of KV cache for 40960 tokens" in advice and "set --max-model-len" in advice
+    shorter = with_leader_command(ack("vllm"), vllm_leader("--model /models/Qwen3-32B-FP8 -tp 2 --max-model-len 8192"))
+    assert assess(LWS, shorter, A10) == assess(LWS, ack("vllm"), H100)
+
+
+def test_catalog_storage_follows_the_quantization_flag() -> None:
+    obj = with_leader_command(ack("vllm"), vllm_leader("--model /models/Qwen3-32B -tp 2 --quantization fp8"))
+    [advice] = assess(LWS, obj, A10).unverified
+    assert "Qwen/Qwen3-32B in fp8" in advice
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
@@ -64,9 +87,11 @@ def test_ack_qwen3_32b_fits_l20(engine: str) -> None:
 @pytest.mark.parametrize(("engine", "fraction"), [("vllm", "0.90"), ("sglang", "0.88")])
 def test_ack_qwen3_32b_tp2_on_a10_is_denied(engine: str, fraction: str) -> None:
     [message] = check_gpu_memory(LWS, ack(engine), A10)
-    assert message.startswith(f"LeaderWorkerSet inference/qwen3-{engine}: needs 33.8 GiB per GPU with TP=2 x PP=1")
+    assert message.startswith(f"LeaderWorkerSet inference/qwen3-{engine}: needs ")
+    assert "GiB per GPU with TP=2 x PP=1" in message
     assert f"NVIDIA-A10 has 22.5 GiB x {fraction}" in message
     assert "use TP x PP >= 4" in message
+    assert "model from the built-in catalog (Qwen/Qwen3-32B in bf16" in message
     assert check_gpu_memory_unverified(LWS, ack(engine), A10) == []
 
 
@@ -167,14 +192,14 @@ def test_unknown_default_gpu_cannot_be_verified() -> None:
 @pytest.mark.parametrize(
     ("flags", "fits_a10"),
     [
-        ("--model /models/Qwen3-32B --tensor-parallel-size 2", False),
-        ("--model /models/Qwen3-32B -tp 4", True),
-        ("--model /models/Qwen3-32B --tensor-parallel-size=2 --quantization awq", True),
-        ("--model /models/Qwen3-32B-AWQ --tensor-parallel-size 2", True),
-        ("--model /models/Qwen3-32B-FP8 --tensor-parallel-size 2", True),
-        ("--model Qwen/Qwen3-32B-GPTQ-Int4", True),
-        ("--model Qwen/Qwen3-32B-GPTQ-Int8", False),
-        ("--model /models/Qwen3-32B --tensor-parallel-size 2 --dtype float16", False),
+        ("--model /models/Qwen2.5-32B --tensor-parallel-size 2", False),
+        ("--model /models/Qwen2.5-32B -tp 4", True),
+        ("--model /models/Qwen2.5-32B --tensor-parallel-size=2 --quantization awq", True),
+        ("--model /models/Qwen2.5-32B-AWQ --tensor-parallel-size 2", True),
+        ("--model /models/Qwen2.5-32B-FP8 --tensor-parallel-size 2", True),
+        ("--model Qwen/Qwen2.5-32B-GPTQ-Int4", True),
+        ("--model Qwen/Qwen2.5-32B-GPTQ-Int8", False),
+        ("--model /models/Qwen2.5-32B --tensor-parallel-size 2 --dtype float16", False),
         ("--model /models/Qwen3-14B --tensor-parallel-size 2", True),
         ("--model /models/Qwen3-0.6B", True),
     ],
@@ -220,7 +245,7 @@ def test_moe_upper_bound_that_fits_passes() -> None:
 
 
 def test_moe_upper_bound_that_does_not_fit_cannot_be_verified() -> None:
-    obj = with_leader_command(ack("vllm"), vllm_leader("--model mistralai/Mixtral-8x22B-Instruct-v0.1 -tp 2"))
+    obj = with_leader_command(ack("vllm"), vllm_leader("--model /models/MyMoE-8x22B-Instruct -tp 2"))
     report = assess(LWS, obj, L20)
     assert report.denials == []
     [reason] = report.unverified
@@ -228,10 +253,10 @@ def test_moe_upper_bound_that_does_not_fit_cannot_be_verified() -> None:
 
 
 def test_model_without_size_in_name_cannot_be_verified() -> None:
-    obj = with_leader_command(ack("vllm"), vllm_leader("--model deepseek-ai/DeepSeek-V3 -tp 2"))
+    obj = with_leader_command(ack("vllm"), vllm_leader("--model deepseek-ai/DeepSeek-Coder-V2-Instruct -tp 2"))
     report = assess(LWS, obj, L20)
     assert report.denials == []
-    assert "deepseek-ai/DeepSeek-V3" in report.unverified[0]
+    assert "deepseek-ai/DeepSeek-Coder-V2-Instruct" in report.unverified[0]
     assert "inference.lws.dev" in report.unverified[0]
 
 
@@ -280,7 +305,8 @@ def test_worker_template_alone_serves_as_leader() -> None:
 
 def test_runtime_overhead_comes_from_config() -> None:
     generous = Settings.from_config({"defaultGpu": "NVIDIA-L20", "runtimeOverheadGiB": 12})
-    [message] = check_gpu_memory(LWS, ack("vllm"), generous)
+    obj = with_leader_command(ack("vllm"), vllm_leader("--model /models/Qwen2.5-32B -tp 2"))
+    [message] = check_gpu_memory(LWS, obj, generous)
     assert "12.0 GiB runtime overhead" in message
 
 
@@ -333,7 +359,7 @@ def test_malformed_annotations_fall_back_to_the_name() -> None:
     broken = dict(QWEN3_32B_ANNOTATIONS, **{"inference.lws.dev/layers": "many"})
     obj = set_in(ack("vllm"), "metadata.annotations", broken)
     [message] = check_gpu_memory(LWS, obj, A10)
-    assert "size from the model name /models/Qwen3-32B" in message
+    assert "model from the built-in catalog (Qwen/Qwen3-32B in bf16, served as /models/Qwen3-32B)" in message
 
 
 # ---- FP4 checkpoints, data and expert parallelism, and numbers no model has ------------------------------------
@@ -415,3 +441,9 @@ def test_amd_and_ascend_memory_is_unverified() -> None:
     obj = set_in(obj, f"{WORKER}.containers.0.resources.limits", {"amd.com/gpu": "1"})
     [message] = check_gpu_memory_unverified(LWS, obj, L20)
     assert "request amd.com/gpu" in message
+
+
+def test_catalog_moe_that_cannot_fit_is_denied_with_its_real_size() -> None:
+    obj = with_leader_command(ack("vllm"), vllm_leader("--model deepseek-ai/DeepSeek-V3 -tp 2"))
+    [message] = check_gpu_memory(LWS, obj, L20)
+    assert "GiB of weights" in message and "deepseek-ai/DeepSeek-V3 in fp8" in message

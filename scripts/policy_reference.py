@@ -1,12 +1,13 @@
 """The README's policy reference, generated from the pack so the two cannot drift.
 
-    PYTHONPATH=policies:. python -m lws_guard.reference           rewrite the section in README.md
-    PYTHONPATH=policies:. python -m lws_guard.reference --print   print it instead
+    python -m scripts.policy_reference           rewrite the section in README.md
+    python -m scripts.policy_reference --print   print it instead
 
 Names, levels, descriptions and config schemas come from the pulumi_policy objects of lws_guard.pack;
 the example messages come from running each policy's rule function on a deliberately broken object
 built here (one defect each, on a group that passes every policy). tests/test_readme.py checks that
-the README holds exactly this text between its markers. Nothing here is read by the pack itself.
+the README holds exactly this text between its markers. It lives outside the pack's import root
+(policies/), so the pack never loads it.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lws_guard.pack import DRAINED_POLICY, DRAINED_RULE, RESOURCE_RULES, resource_policies, stack_policies
+from lws_guard.settings import Settings
+from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
+from packaging.version import Version
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import Policy
 
 from config.reference import rewrite_section
-from lws_guard.pack import DRAINED_POLICY, DRAINED_RULE, RESOURCE_RULES, resource_policies, stack_policies
-from lws_guard.settings import Settings
-from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
+from plan.catalog import DEFAULT_LWS_VERSION
+from scripts import policy_config
 
 BEGIN = "<!-- policy-reference:begin -->"
 END = "<!-- policy-reference:end -->"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 CONFIG_DIR = ROOT / "policies" / "config"
 
@@ -49,6 +53,9 @@ WORKER_COMMAND = (
     "bash /vllm-workspace/examples/online_serving/multi-node-serving.sh worker --ray_address=$(LWS_LEADER_ADDRESS)"
 )
 IMAGE = "vllm/vllm-openai:v0.10.0"
+# The release the default policy config pins, and the next minor one (an upgrade the examples attempt).
+PINNED = DEFAULT_LWS_VERSION
+NEXT = f"{Version(PINNED).major}.{Version(PINNED).minor + 1}.0"
 CONTROLLER_IMAGE = "registry.k8s.io/lws/lws"
 
 
@@ -95,8 +102,8 @@ def group() -> Obj:
     }
 
 
-def controller(version: str = "0.7.0") -> Obj:
-    """The LWS controller's Deployment running release `version` (the default config pins 0.7.0)."""
+def controller(version: str = PINNED) -> Obj:
+    """The LWS controller's Deployment running release `version` (the default config pins PINNED)."""
     container = {"name": "manager", "image": f"{CONTROLLER_IMAGE}:v{version}", "imagePullPolicy": "IfNotPresent"}
     return {
         "apiVersion": "apps/v1",
@@ -207,7 +214,7 @@ BASELINE = (
     "`inference/llama-405b` (Llama-3.1-405B on vLLM over Ray, `size: 2`, leader and worker pods with 8 GPUs, "
     "TP=8 x PP=2, a 16Gi Memory emptyDir on /dev/shm, the weights on a read-only claim, `HF_TOKEN` from a Secret, "
     "a readiness probe on the leader, image `vllm/vllm-openai:v0.10.0`), the LWS controller's Deployment at "
-    "v0.7.0 and an NFS PersistentVolume with reclaim policy Retain. Each message below is what the policy's "
+    f"v{PINNED} and an NFS PersistentVolume with reclaim policy Retain. Each message below is what the policy's "
     "rule reports on the broken object."
 )
 
@@ -227,14 +234,14 @@ EXAMPLES: tuple[Example, ...] = (
     Example("parallelism-advice", f"{GROUP} with its size raised to 3 and TP x PP left at 16", _changed(_size_three)),
     Example(
         "no-online-upgrade",
-        "the LWS controller's Deployment running registry.k8s.io/lws/lws:v0.8.0 on a cluster pinned to 0.7.0",
-        lambda: [controller("0.8.0")],
+        f"the LWS controller's Deployment running registry.k8s.io/lws/lws:v{NEXT} on a cluster pinned to {PINNED}",
+        lambda: [controller(NEXT)],
     ),
     Example(
         DRAINED_POLICY,
-        f"a stack still holding {GROUP}, with the controller moved to v0.8.0 in a maintenance window",
-        lambda: [group(), controller("0.8.0")],
-        {"lwsVersion": "0.7.0", "maintenance": True},
+        f"a stack still holding {GROUP}, with the controller moved to v{NEXT} in a maintenance window",
+        lambda: [group(), controller(NEXT)],
+        {"lwsVersion": PINNED, "maintenance": True},
     ),
     Example("no-plaintext-secrets", f"{GROUP} with HF_TOKEN as a literal value", _changed(_literal_token)),
     Example("image-pinned", f"{GROUP} with the leader on vllm/vllm-openai:latest", _changed(_latest)),
@@ -305,24 +312,32 @@ def _config_table(policy: Policy) -> list[str]:
 
 
 def _config_files() -> list[str]:
-    rows = ["| file | defaultGpu | extra gpuMemoryMiB | lwsVersion |", "|---|---|---|---|"]
+    rows = [
+        "| file | generated from | defaultGpu | extra gpuMemoryMiB | /dev/shm floor | lwsVersion |",
+        "|---|---|---|---|---|---|",
+    ]
+    sources = {s.config_file.name: s.profile.relative_to(ROOT) for s in policy_config.stacks()}
     for path in sorted(CONFIG_DIR.glob("*.json")):
         config = json.loads(path.read_text())
         gpu = config.get("gpu-memory", {})
         extra = ", ".join(f"{k}: {v}" for k, v in sorted(gpu.get("gpuMemoryMiB", {}).items()))
+        shm = config.get("shared-memory", {})
+        floor = f"{shm.get('shmBaseGiB', '')} GiB + {shm.get('shmPerGpuGiB', '')} GiB per GPU" if shm else ""
         version = config.get("no-online-upgrade", {}).get("lwsVersion", "")
-        rows.append(f"| `policies/config/{path.name}` | {gpu.get('defaultGpu', '')} | {extra} | {version} |")
+        source = f"`{sources[path.name]}`" if path.name in sources else "(no stack)"
+        cells = [f"`policies/config/{path.name}`", source, gpu.get("defaultGpu", ""), extra, floor, version]
+        rows.append(f"| {' | '.join(map(str, cells))} |")
     return rows
 
 
 def _example(policy: str) -> list[str]:
     found = [e for e in EXAMPLES if e.policy == policy]
     if len(found) != 1:
-        raise LookupError(f"policy {policy} needs exactly one example in lws_guard.reference.EXAMPLES")
+        raise LookupError(f"policy {policy} needs exactly one example in scripts.policy_reference.EXAMPLES")
     example = found[0]
     reported = messages(policy, example.resources(), example.config)
     if not reported:
-        raise AssertionError(f"the example of {policy} reports nothing: fix it in lws_guard.reference")
+        raise AssertionError(f"the example of {policy} reports nothing: fix it in scripts.policy_reference")
     config = f"policy config `{json.dumps(dict(example.config))}`" if example.config else "the default config"
     return [f"Example: {example.setup}, with {config}:", "", "```text", *reported, "```"]
 
@@ -360,12 +375,13 @@ def reference() -> str:
     advisory = [f"`{p.name}`" for p in policies if level(p) == "advisory"]
     lines = [
         BEGIN,
-        "Generated from the pack (`PYTHONPATH=policies:. python -m lws_guard.reference` rewrites this section; "
+        "Generated from the pack (`python -m scripts.policy_reference` rewrites this section; "
         "a test fails when it is stale).",
         "",
-        "`make policy-check STACK=dev` runs `pulumi preview --stack dev --policy-pack policies "
-        "--policy-pack-config policies/config/dev.json`: the program's preview, every resource through the "
-        "resource policies and the whole stack through the stack policy.",
+        "`make policy-check STACK=dev` regenerates `policies/config/dev.json` from `Pulumi.dev.yaml`, then runs "
+        "`pulumi preview --stack dev --policy-pack policies --policy-pack-config policies/config/dev.json`: the "
+        "program's preview, every resource through the resource policies and the whole stack through the stack "
+        "policy.",
         "",
         f"* **mandatory** ({', '.join(mandatory)}): a violation fails `pulumi preview` (non-zero exit), which "
         "changes nothing. `pulumi up` with the same flags previews first and stops there too; only with "
@@ -380,7 +396,8 @@ def reference() -> str:
         "`gpu-memory` and `gpu-memory-unverified`). LeaderWorkerSets and the roles of a DisaggregatedSet "
         "(LWS 0.9+, `disaggregatedset.x-k8s.io`) are checked alike.",
         "",
-        "Each stack has its policy config in `policies/config/<stack>.json`: one object per policy "
+        "Each stack has its policy config in `policies/config/<stack>.json`, generated from the cluster profile "
+        "of its stack file (`python -m scripts.policy_config --all`; never edit it by hand): one object per policy "
         '(`{"gpu-memory": {...}, "shared-memory": {...}}`). The CLI validates each object against the '
         "policy's schema (the tables below) and fills in the defaults; a policy reads only its own object, so "
         "a key two policies share (`defaultGpu`, `lwsVersion`, ...) is set in both.",
