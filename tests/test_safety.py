@@ -8,13 +8,16 @@ from typing import Any
 
 import pulumi
 import pytest
+from lws_guard.pack import RESOURCE_RULES
 from pulumi.runtime.mocks import MockMonitor
 
 from config.load import ConfigError, parse, project_keys
 from config.model import SECRET_KEYS
 from plan.group import PlanError, plan_stack
-from plan.manifests import NfsVolume, OssVolume, volume_identity
+from plan.manifests import NfsVolume, OssVolume, Placement, leader_worker_set, volume_identity
 from tests.factories import ack_qwen3_32b, cce_llama405b, delete_path, deployment, set_path, tiny_card, tiny_model
+from tests.policies.helpers import LWS as LWS_TYPE
+from tests.policies.helpers import settings_for
 from tests.test_components import LWS, PV, PVC, SECRET, Recorder, deploy, leader_of, recorder, reveal
 
 __all__ = ["recorder"]  # the fixture, shared with tests/test_components.py
@@ -290,3 +293,12 @@ def test_switching_nfs_to_oss_gets_a_new_pv_name(recorder: Recorder) -> None:
     deploy(recorder, raw, secrets)
     oss = recorder.one(PV)["metadata"]["name"]
     assert oss != nfs and "-oss-" in oss and "-nfs-" in nfs
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_groups_with_an_api_key_pass_every_policy(engine: str) -> None:
+    [group] = plan_stack(parse(tiny_model(engine))).groups
+    placement = Placement(namespace="inference", claim_name="models", mount_path="/models", api_key_secret="key")
+    lws = leader_worker_set(group, placement)
+    for rule in RESOURCE_RULES:
+        assert rule.check(LWS_TYPE, lws, settings_for("dev", rule.name), name="tiny") == [], rule.name
