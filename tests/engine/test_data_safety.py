@@ -63,8 +63,9 @@ def test_a_model_named_after_another_models_leader_service_is_refused(project: P
 
 def test_credentials_in_extra_args_are_refused_and_never_reach_state(project: Project) -> None:
     key = "sk-engine-test-0123456789"
-    project.set("models[1].serving.extraArgs[0]", "--api-key")
-    project.set("models[1].serving.extraArgs[1]", key)
+    edit_stack_file(
+        project, lambda c: c["lws-inference:models"][1]["serving"].__setitem__("extraArgs", ["--api-key", key])
+    )
     text = refused(project, "models[1].serving.extraArgs[0]: looks like a credential (flag --api-key)")
     assert key not in text
     assert key not in project.state()
