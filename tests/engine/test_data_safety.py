@@ -3,6 +3,7 @@ by `pulumi preview` with the key and the fix, or planned so nothing is lost, bef
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ def refused(project: Project, *words: str) -> str:
         assert word in text, text
     assert "Traceback" not in text
     return text
+
+
+_STEP = re.compile(r"^\s*\S+: \(([a-z-]+)\)\n(?:\s*\[id=[^\]]*\]\n)?\s*\[urn=[^\]]*::([^\]:]+)\]", re.M)
+
+
+def steps(text: str) -> list[tuple[str, str]]:
+    """(operation, resource name) of every step of a `pulumi preview --diff`, in order."""
+    return [(op, name) for op, name in _STEP.findall(text)]
 
 
 def edit_stack_file(project: Project, edit: Any) -> None:
@@ -76,7 +85,7 @@ def test_the_api_key_reaches_the_groups_from_a_secret_only(project: Project) -> 
     project.set("apiKey", key, secret=True)
     project.pulumi("up", "--yes", "--skip-preview")
     groups = project.objects("LeaderWorkerSet")
-    sglang = groups["qwen3-32b"]["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]
+    sglang = groups["qwen3-32b"]["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
     assert sglang["command"][-2:] == ["--api-key", "$(API_KEY)"]
     assert {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "models-api-key", "key": "apiKey"}}} in sglang[
         "env"
@@ -102,8 +111,9 @@ def test_an_access_mode_change_creates_the_new_volume_before_deleting_the_old(pr
     project.pulumi("up", "--yes", "--skip-preview")
     (old,) = project.objects("PersistentVolume")
     project.set("cluster.storage.nfs.accessMode", "ReadWriteMany")
-    preview = output(project.pulumi("preview", "--diff"))
-    assert "create-replacement" in preview and "delete-replaced" not in preview.split("create-replacement")[0]
+    planned = steps(output(project.pulumi("preview", "--diff", "--show-replacement-steps")))
+    for name in ("models-volume", "models-claim"):
+        assert planned.index(("create-replacement", name)) < planned.index(("delete-replaced", name)), planned
     project.pulumi("up", "--yes", "--skip-preview")
     (new,) = project.objects("PersistentVolume")
     assert new != old
@@ -121,10 +131,8 @@ def test_on_lws_0_6_1_a_group_size_change_is_planned_as_a_replace_with_the_downt
     lws_061.pulumi("up", "--yes", "--skip-preview")
     lws_061.set("models[0].serving.pipelineParallel", "4")
 
-    preview = lws_061.pulumi("preview", "--diff")
-    text = output(preview)
-    lines = [line for line in text.splitlines() if "llama-3-1-405b-lws" in line]
-    assert any("replace" in line for line in lines), text
+    text = output(lws_061.pulumi("preview", "--diff"))
+    assert ("replace", "llama-3-1-405b-lws") in steps(text), text
     assert "LWS 0.6.1 cannot change a group's size in place" in text
     assert "the model serves nothing until the new groups are Available" in text
 
@@ -137,6 +145,5 @@ def test_on_lws_0_7_the_same_change_is_an_update(project: Project) -> None:
     project.pulumi("up", "--yes", "--skip-preview")
     project.set("models[0].serving.pipelineParallel", "4")
     text = output(project.pulumi("preview", "--diff"))
-    lines = [line for line in text.splitlines() if "llama-3-1-405b-lws" in line]
-    assert lines and not any("replace" in line for line in lines), text
+    assert ("update", "llama-3-1-405b-lws") in steps(text), text
     assert "cannot change a group's size in place" not in text
