@@ -69,7 +69,11 @@ class InferenceGroup(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout), replace_on_changes=replace_on
+                    custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                    replace_on_changes=replace_on,
+                    # The provider asks for delete-first only for its own replacements; this one is ours, and a
+                    # create first would apply the new size onto the same-named object, which the webhook rejects.
+                    delete_before_replace=bool(replace_on),
                 ),
             ),
         )

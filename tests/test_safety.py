@@ -234,12 +234,15 @@ def test_without_autoscaling_the_stack_sets_the_group_count(recorder: Recorder) 
 
 def test_on_lws_0_6_a_size_change_replaces_the_group(registrations: dict[str, Any], recorder: Recorder) -> None:
     deploy(recorder, cce_llama405b())
-    assert list(registrations["llama-405b-lws"].replaceOnChanges) == ["spec.leaderWorkerTemplate.size"]
+    request = registrations["llama-405b-lws"]
+    assert list(request.replaceOnChanges) == ["spec.leaderWorkerTemplate.size"]
+    assert request.deleteBeforeReplace  # a create first would apply the new size onto the same object
 
 
 def test_from_lws_0_7_the_size_changes_in_place(registrations: dict[str, Any], recorder: Recorder) -> None:
     deploy(recorder, set_path(cce_llama405b(), "cluster.lws.version", "0.7.0"))
     assert list(registrations["llama-405b-lws"].replaceOnChanges) == []
+    assert not registrations["llama-405b-lws"].deleteBeforeReplace
 
 
 # ---- the model volume ----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def refused(project: Project, *words: str) -> str:
     return text
 
 
-_STEP = re.compile(r"^\s*\S+: \(([a-z-]+)\)\n(?:\s*\[id=[^\]]*\]\n)?\s*\[urn=[^\]]*::([^\]:]+)\]", re.M)
+_STEP = re.compile(r"^\s*[~+-]*\s*\S+: \(([a-z-]+)\)\n(?:\s*\[id=[^\]]*\]\n)?\s*\[urn=[^\]]*::([^\]:]+)\]", re.M)
 
 
 def steps(text: str) -> list[tuple[str, str]]:
