@@ -19,6 +19,7 @@ from plan.manifests import (
     plan_summary,
     service_url,
 )
+from plan.safety import SIZE_PATH
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class InferenceGroupArgs:
     placement: Placement
     allowed_namespaces: tuple[str, ...] = ()
     autoscaling: Autoscaling | None = None
+    size_change_notice: str | None = None
+    """Set where the LWS release cannot change the group size in place (< 0.7): a size change then replaces
+    the LeaderWorkerSet (its webhook would reject the update half way), and this says what that costs."""
 
 
 class InferenceGroup(pulumi.ComponentResource):
@@ -47,15 +51,30 @@ class InferenceGroup(pulumi.ComponentResource):
         group, namespace = args.plan, args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
         lws = leader_worker_set(group, args.placement)
+        spec = lws["spec"]
+        if args.autoscaling:
+            # The HPA owns the group count through the scale subresource; a spec.replicas of ours would reset it
+            # on every update.
+            spec = {k: v for k, v in spec.items() if k != "replicas"}
         timeout = f"{await_timeout_seconds(group)}s"
+        replace_on = [SIZE_PATH] if args.size_change_notice else None
+        if args.size_change_notice:
+            pulumi.log.info(args.size_change_notice)
         workload = k8s.apiextensions.CustomResource(
             f"{name}-lws",
             api_version=lws["apiVersion"],
             kind=lws["kind"],
             metadata=lws["metadata"],
-            spec=lws["spec"],
+            spec=spec,
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+                child,
+                pulumi.ResourceOptions(
+                    custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                    replace_on_changes=replace_on,
+                    # The provider asks for delete-first only for its own replacements; this one is ours, and a
+                    # create first would apply the new size onto the same-named object, which the webhook rejects.
+                    delete_before_replace=bool(replace_on),
+                ),
             ),
         )
         service = leader_service(group, namespace)

@@ -9,7 +9,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import PACKAGE
-from plan.manifests import HF_TOKEN_KEY, NfsVolume, OssVolume, model_claim, model_volume
+from plan.manifests import (
+    API_KEY_KEY,
+    HF_TOKEN_KEY,
+    NfsVolume,
+    OssVolume,
+    model_claim,
+    model_volume,
+    volume_identity,
+)
 
 
 @dataclass(frozen=True)
@@ -27,20 +35,23 @@ class ModelStorageArgs:
     oss_credentials: OssCredentials | None = None
     """Creates the Secret named in source.secret_name; None when it exists already."""
     hf_token: pulumi.Input[str] | None = None
+    api_key: pulumi.Input[str] | None = None
+    """The server API key (secret config key apiKey): into a Secret the leaders read it from."""
     render_secrets: bool = True
     """False in render mode: the provider writes Secrets to disk in plaintext, so they are left out
     and must exist in the cluster (see README)."""
 
 
 class ModelStorage(pulumi.ComponentResource):
-    """A PV (reclaim policy Retain, kept on `pulumi destroy`) and its claim, plus credential Secrets.
+    """A PV (reclaim policy Retain) pre-bound to its claim, plus credential Secrets.
 
-    Outputs: `claim_name`, the claim pods mount (None without a volume), and `hf_token_secret`, the
-    Secret holding the Hugging Face token (None without one).
+    Outputs: `claim_name`, the claim pods mount (None without a volume), `hf_token_secret` and
+    `api_key_secret`, the Secrets holding the Hugging Face token and the server API key (None without one).
     """
 
     claim_name: str | None
     hf_token_secret: str | None
+    api_key_secret: str | None
 
     def __init__(self, name: str, args: ModelStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PACKAGE}:storage:ModelStorage", name, None, opts)
@@ -57,24 +68,36 @@ class ModelStorage(pulumi.ComponentResource):
             secrets += self._secret(
                 self.hf_token_secret, args.namespace, {HF_TOKEN_KEY: args.hf_token}, args.render_secrets
             )
+        self.api_key_secret = f"{name}-api-key" if args.api_key is not None else None
+        if self.api_key_secret and args.api_key is not None:
+            secrets += self._secret(
+                self.api_key_secret, args.namespace, {API_KEY_KEY: args.api_key}, args.render_secrets
+            )
 
         self.claim_name = None
         if args.source is not None:
             self.claim_name = self._volume(name, args, secrets)
-        self.register_outputs({"claim_name": self.claim_name, "hf_token_secret": self.hf_token_secret})
+        self.register_outputs({"claim_name": self.claim_name, "hf_token_secret": self.hf_token_secret,
+                               "api_key_secret": self.api_key_secret})  # fmt: skip
 
     def _volume(self, name: str, args: ModelStorageArgs, secrets: list[pulumi.Resource]) -> str:
         assert args.source is not None
-        volume = model_volume(f"{name}-{args.namespace}", args.capacity_gi, args.source)
+        identity = volume_identity(args.namespace, args.capacity_gi, args.source)
+        claim_name = f"{name}-{identity}"
+        volume = model_volume(
+            f"{name}-{args.namespace}-{identity}", args.capacity_gi, args.source, (args.namespace, claim_name)
+        )
         pv = k8s.core.v1.PersistentVolume(
             f"{name}-volume",
             metadata=volume["metadata"],
             spec=volume["spec"],
-            # Deleting the PV object never deletes the data (Retain), but keeping it lets a new stack
-            # bind the same weights without a re-import.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=secrets),
+            # Not retained on delete: a PV left behind keeps the uid of its deleted claim in claimRef, so the claim
+            # of the next `pulumi up` would stay Pending on it. Deleting the PV object never touches the data
+            # (reclaim policy Retain; a static volume is never deprovisioned), and the next up recreates it,
+            # pre-bound to the claim's name, so it binds again.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=secrets),
         )
-        claim = model_claim(name, args.namespace, volume)
+        claim = model_claim(claim_name, args.namespace, volume)
         k8s.core.v1.PersistentVolumeClaim(
             f"{name}-claim",
             metadata=claim["metadata"],

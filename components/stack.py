@@ -17,8 +17,10 @@ from components.inference_group import Autoscaling, InferenceGroup, InferenceGro
 from components.lws_controller import ExternalWebhookArgs, LwsController, LwsControllerArgs
 from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
 from config.model import Cluster, ExternalWebhook, StackConfig
-from plan.group import StackPlan
+from plan.catalog import parse_version
+from plan.group import GroupPlan, StackPlan
 from plan.manifests import NfsVolume, OssVolume, Placement
+from plan.safety import size_change_notice, size_is_immutable
 
 
 @dataclass
@@ -65,7 +67,15 @@ def storage_args(cluster: Cluster, secrets: dict[str, Any], render: bool) -> Mod
             credentials = OssCredentials(secrets["ossAccessKeyId"], secrets["ossAccessKeySecret"])
     elif storage.nfs:
         source = NfsVolume(storage.nfs.server, storage.nfs.path, storage.nfs.access_mode)
-    return ModelStorageArgs(namespace, storage.capacity_gi, source, credentials, secrets.get("hfToken"), not render)
+    return ModelStorageArgs(namespace, storage.capacity_gi, source, credentials, secrets.get("hfToken"),
+                            secrets.get("apiKey"), not render)  # fmt: skip
+
+
+def size_notice(group: GroupPlan, lws_version: str, where: str) -> str | None:
+    """On LWS < 0.7 the group size cannot change in place: the LeaderWorkerSet is replaced, with this notice."""
+    if not size_is_immutable(parse_version(lws_version) or ()):
+        return None
+    return size_change_notice(where, group.name, group.group_size, lws_version, group.startup_seconds)
 
 
 def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Deployed:
@@ -103,6 +113,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
             nccl_env=cluster.rdma.env() if cluster.rdma else {},
             multus_networks=cluster.rdma.multus_networks if cluster.rdma else None,
             hf_token_secret=storage.hf_token_secret,
+            api_key_secret=storage.api_key_secret,
         )
         workload = InferenceGroup(
             group.name,
@@ -113,6 +124,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
                 Autoscaling(scaling.min_replicas, scaling.max_replicas, scaling.target_cpu_utilization)
                 if scaling
                 else None,
+                size_notice(group, cluster.lws.version, f"models[{list(by_name).index(group.name)}]"),
             ),
             # Depending on the controller's resources: destroy deletes the groups before the controller
             # and its webhooks, which must still be there to finalize them.

@@ -7,9 +7,10 @@ reads the mapping from the stack. Secrets are never part of StackConfig: they st
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,8 @@ from pydantic import ValidationError
 
 from config.model import SECRET_KEYS, StackConfig
 
-TOP_LEVEL_KEYS = ("target", "cluster", "models", "manifests")
+TOP_LEVEL_KEYS = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
+"""The structured keys read from the stack; with SECRET_KEYS, every key the project has."""
 
 
 class ConfigError(Exception):
@@ -58,9 +60,15 @@ def describe(error: ValidationError) -> list[str]:
         elif item["type"] == "missing":
             message = "required"
         elif "input" in item and item["type"] != "model_type" and not _is_object(item):
-            message += f" (got {item['input']!r})"
+            message += f" (got {_shown(item['input'])})"
         lines.append(f"{config_key(item['loc']) or '(stack config)'}: {message}")
     return lines
+
+
+def _shown(value: Any) -> str:
+    """The value as the user wrote it, shortened: a 400-digit number would hide the message."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _is_object(item: Any) -> bool:
@@ -68,15 +76,37 @@ def _is_object(item: Any) -> bool:
     return item["type"] == "value_error" and isinstance(item["input"], Mapping | list)
 
 
+def unknown_top_level_keys(keys: Iterable[str]) -> list[str]:
+    """Keys of the project that nothing reads: a misspelt `models` would otherwise mean "no models", and
+    `pulumi up` would delete every group."""
+    known = (*TOP_LEVEL_KEYS, *SECRET_KEYS)
+    by_lower = {k.lower(): k for k in known}
+    lines = []
+    for key in sorted(set(keys) - set(known)):
+        close = difflib.get_close_matches(key.lower(), by_lower, n=1, cutoff=0.6)
+        hint = f"did you mean `{by_lower[close[0]]}`? " if close else ""
+        lines.append(
+            f"{config_key((key,))}: unknown key (lws-inference:{key} is not read; {hint}"
+            f"the project's keys are {', '.join(TOP_LEVEL_KEYS)} and the secrets {', '.join(SECRET_KEYS)})"
+        )
+    return lines
+
+
 def parse(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate the stack's structured config; raise ConfigError listing every problem."""
+    """Validate the stack's config (every key under the project's namespace; secret keys are only checked
+    for being known); raise ConfigError listing every problem."""
+    problems = unknown_top_level_keys(raw)
     values = {key: raw[key] for key in TOP_LEVEL_KEYS if raw.get(key) is not None}
     if "cluster" not in values:
-        raise ConfigError(["cluster: required (the cluster profile; see Pulumi.dev.yaml for an example)"])
+        problems.append("cluster: required (the cluster profile; see Pulumi.dev.yaml for an example)")
+        raise ConfigError(problems)
     try:
-        return StackConfig.model_validate(values)
+        config = StackConfig.model_validate(values)
     except ValidationError as error:
-        raise ConfigError(describe(error)) from None
+        raise ConfigError(problems + describe(error)) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 @dataclass(frozen=True)
@@ -102,7 +132,8 @@ def from_pulumi() -> tuple[StackConfig, dict[str, Any]]:
 
     project = pulumi.get_project()
     stack_config = pulumi.Config()
-    raw = {key: stack_config.get_object(key) for key in TOP_LEVEL_KEYS}
+    keys = project_keys(project)
+    raw = {key: _value(stack_config, key) for key in keys if key not in SECRET_KEYS}
     presence = {key: is_config_secret(f"{project}:{key}") for key in SECRET_KEYS if get_config(f"{project}:{key}")}
     problems = plaintext_secrets(presence)
     try:
@@ -113,3 +144,24 @@ def from_pulumi() -> tuple[StackConfig, dict[str, Any]]:
         raise ConfigError(problems)
     secrets = {key: stack_config.get_secret(key) for key in presence}
     return config, secrets
+
+
+def _value(stack_config: Any, key: str) -> Any:
+    """A key's value as an object; a plain string that is not JSON stays a string, so validation names it."""
+    import pulumi
+
+    try:
+        return stack_config.get_object(key)
+    except pulumi.ConfigTypeError:
+        return stack_config.get(key)
+
+
+def project_keys(project: str) -> list[str]:
+    """Every config key the stack sets under the project's namespace (`lws-inference:<key>`), whether or not
+    the program reads it. The SDK has no public call for the list: the language host hands the config to the
+    program as the PULUMI_CONFIG bag, and set_all_config (mocks, automation) fills runtime.config.CONFIG."""
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    prefix = f"{project}:"
+    names = {*CONFIG.get(), *get_config_env()}
+    return sorted(name.removeprefix(prefix) for name in names if name.startswith(prefix))

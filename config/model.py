@@ -9,11 +9,13 @@ Validation here is about one field or one object at a time; the rules that tie a
 from __future__ import annotations
 
 import json
+import types
+import typing
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from plan.catalog import (
@@ -31,10 +33,45 @@ DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 VERSION = r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$"
 
 
+INT32_MAX = 2**31 - 1
+"""Kubernetes counts in int32 (replicas, sizes, ports); no integer of the stack config is larger."""
+FLOAT_MAX = 1e15
+"""No quantity of the stack config (GiB, MiB/s, billions of parameters) comes near this; larger ones are typos
+that would overflow the plan's arithmetic."""
+
+
+def _number_types(annotation: Any) -> set[type]:
+    """int and float inside Optional[...] and Annotated[...] (bool is not a number here)."""
+    if annotation in (int, float):
+        return {annotation}
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        return {t for arg in typing.get_args(annotation) for t in _number_types(arg)}
+    return set()
+
+
 class Model(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_attribute_docstrings=True
-    )
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_attribute_docstrings=True,
+        allow_inf_nan=False,
+    )  # fmt: skip
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads true as 1: `tensorParallel: true` would silently mean TP=1."""
+        if isinstance(value, bool) and info.field_name and _number_types(cls.model_fields[info.field_name].annotation):
+            raise ValueError("must be a number, not a boolean")
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _sane_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        limit, what = (INT32_MAX, "the int32 maximum") if isinstance(value, int) else (FLOAT_MAX, "1e15")
+        if abs(value) > limit:
+            raise ValueError(f"is out of range: at most {what} ({limit:.0f}) in magnitude")
+        return value
 
 
 # ---- cluster ---------------------------------------------------------------------------------
@@ -330,6 +367,15 @@ class ModelCard(Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _head_dim_resolves(self) -> ModelCard:
+        if self.head_dim is None and self.hidden_size is not None and self.hidden_size % self.attention_heads:
+            raise ValueError(
+                f"hiddenSize ({self.hidden_size}) does not divide by attentionHeads ({self.attention_heads}), so "
+                "the head dimension is unknown; set headDim (head_dim in the model's config.json)"
+            )
+        return self
+
     @property
     def resolved_head_dim(self) -> int:
         if self.head_dim is not None:
@@ -505,5 +551,5 @@ class StackConfig(Model):
         return models
 
 
-SECRET_KEYS = ("kubeconfig", "hfToken", "ossAccessKeyId", "ossAccessKeySecret")
+SECRET_KEYS = ("kubeconfig", "hfToken", "ossAccessKeyId", "ossAccessKeySecret", "apiKey")
 """Config keys that must be set with `pulumi config set --secret`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from config.model import Cluster, Deployment, StackConfig
-from plan import rules
+from plan import rules, safety
 from plan.annotations import ModelFacts, model_annotations
 from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature, lws_supports
 from plan.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
@@ -89,6 +89,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
         Problem("cluster.kubernetesVersion", f.message)
         for f in rules.check_versions(cluster.kubernetes_version_tuple, cluster.lws.version_tuple)
     ]
+    problems += [Problem(key, message) for key, message in safety.check_stack(config)]
     gpu_bytes = gpu_memory_bytes(cluster)
     if gpu_bytes is None:
         problems.append(

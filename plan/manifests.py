@@ -6,11 +6,15 @@ them directly, so what we deploy and what the policies accept are provably the s
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from plan.annotations import GPU_PRODUCT_LABEL, GPU_RESOURCE, MODEL_VOLUME, SHM_VOLUME
+from plan.catalog import Engine
 from plan.group import GroupPlan
 from plan.units import gi_quantity, gib
 
@@ -23,6 +27,10 @@ MULTUS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 VOLCANO_QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"
 ENGINE_CONTAINER = "engine"
 HF_TOKEN_KEY = "token"
+API_KEY_KEY = "apiKey"
+API_KEY_ENV = {Engine.VLLM: "VLLM_API_KEY", Engine.SGLANG: "API_KEY"}
+"""vLLM's server reads VLLM_API_KEY itself (vllm/entrypoints/openai/api_server.py); SGLang only takes
+--api-key, so its leader gets `--api-key $(API_KEY)`, which Kubernetes expands from the env."""
 PROBE_PERIOD_SECONDS = 10
 
 
@@ -42,6 +50,8 @@ class Placement:
     multus_networks: str | None = None
     hf_token_secret: str | None = None
     """Name of a Secret whose `token` key holds the Hugging Face token."""
+    api_key_secret: str | None = None
+    """Name of a Secret whose `apiKey` key holds the server API key clients must send."""
 
 
 def labels(group: GroupPlan, component: str | None = None) -> dict[str, str]:
@@ -139,8 +149,9 @@ def _engine_container(group: GroupPlan, placement: Placement, *, leader: bool) -
         "name": ENGINE_CONTAINER,
         "image": group.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": list(group.leader_command if leader else group.worker_command),
-        "env": _env(placement),
+        "command": list(group.leader_command if leader else group.worker_command)
+        + _api_key_args(group, placement, leader),
+        "env": _env(placement) + _api_key_env(group, placement),
         "resources": {"limits": resources, "requests": dict(resources)},
         "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}],
     }
@@ -158,6 +169,20 @@ def _env(placement: Placement) -> list[Manifest]:
         ref = {"secretKeyRef": {"name": placement.hf_token_secret, "key": HF_TOKEN_KEY}}
         env += [{"name": "HF_TOKEN", "valueFrom": ref}]
     return env
+
+
+def _api_key_env(group: GroupPlan, placement: Placement) -> list[Manifest]:
+    if not placement.api_key_secret:
+        return []
+    ref = {"secretKeyRef": {"name": placement.api_key_secret, "key": API_KEY_KEY}}
+    return [{"name": API_KEY_ENV[group.engine], "valueFrom": ref}]
+
+
+def _api_key_args(group: GroupPlan, placement: Placement, leader: bool) -> list[str]:
+    """SGLang's HTTP server (the leader's) takes the key as a flag: pass the env reference, never the value."""
+    if not (placement.api_key_secret and leader and group.engine is Engine.SGLANG):
+        return []
+    return ["--api-key", f"$({API_KEY_ENV[Engine.SGLANG]})"]
 
 
 def _probes(group: GroupPlan) -> Manifest:
@@ -331,14 +356,34 @@ class NfsVolume:
     access_mode: str
 
 
-def model_volume(name: str, capacity_gi: int, source: OssVolume | NfsVolume) -> Manifest:
-    """A static PV for model weights. Retain: deleting the claim or the stack never touches the data."""
+def volume_identity(namespace: str, capacity_gi: int, source: OssVolume | NfsVolume) -> str:
+    """`<backend>-<digest>` of everything a PV or claim cannot change in place: the backend and its source (a
+    PV's volume source is immutable), the access mode (immutable on a claim), the size (a claim of a static PV
+    cannot be resized) and the claim's namespace. The PV and the claim are named after it, so an edit of any of
+    them creates a new pair before the old one is deleted, instead of an update the API server rejects or a
+    same-name replace that waits for the claim in use to go away."""
+    backend = "oss" if isinstance(source, OssVolume) else "nfs"
+    fields = {"namespace": namespace, "capacityGi": capacity_gi, "backend": backend, **dataclasses.asdict(source)}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{backend}-{digest}"
+
+
+def model_volume(
+    name: str, capacity_gi: int, source: OssVolume | NfsVolume, claim: tuple[str, str] | None = None
+) -> Manifest:
+    """A static PV for model weights. Retain: deleting the claim, the PV object or the stack never touches the
+    data. `claim` (namespace, name) pre-binds it: only that claim may bind it, and a new claim of that name binds
+    it too, because a PV this stack creates carries no uid of an older claim."""
     spec: Manifest = {
         "capacity": {"storage": f"{capacity_gi}Gi"},
         "persistentVolumeReclaimPolicy": "Retain",
         # Empty class: bind only to our claim, never to a dynamically provisioned volume.
         "storageClassName": "",
     }
+    if claim:
+        namespace, claim_name = claim
+        spec["claimRef"] = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace,
+                            "name": claim_name}  # fmt: skip
     if isinstance(source, OssVolume):
         spec["accessModes"] = ["ReadOnlyMany"]
         spec["csi"] = {
@@ -366,5 +411,6 @@ def model_claim(name: str, namespace: str, volume: Manifest) -> Manifest:
             "storageClassName": "",
             "resources": {"requests": {"storage": volume["spec"]["capacity"]["storage"]}},
             "selector": {"matchLabels": {PV_LABEL: volume["metadata"]["name"]}},
+            "volumeName": volume["metadata"]["name"],
         },
     }

@@ -286,14 +286,15 @@ def test_extreme_numbers_fail_only_with_config_or_plan_errors(key: tuple[str | i
 # ---- helpers: the shape of an error line ---------------------------------------------------------
 
 _SEGMENT = re.compile(r'\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
-_HEAD = re.compile(r"^(target|cluster|models)")
+# A top-level key: a field of StackConfig, or an unknown one (named so the user finds it in the stack file).
+_HEAD = re.compile(r'^(?:([A-Za-z_][A-Za-z0-9_-]*)|\[("(?:[^"\\]|\\.)*")\])')
 
 
 def split_key(line: str) -> tuple[list[str | int], str]:
     """'models[0].serving.tensorParallel: message' -> (['models', 0, 'serving', 'tensorParallel'], message)."""
     head = _HEAD.match(line)
     assert head, f"line does not start with a config key: {line!r}"
-    parts: list[str | int] = [head.group(1)]
+    parts: list[str | int] = [head.group(1) if head.group(1) is not None else json.loads(head.group(2))]
     position = head.end()
     while (segment := _SEGMENT.match(line, position)) is not None:
         name, index, quoted = segment.groups()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from plan.manifests import NfsVolume, volume_identity
 from tests.engine.scratch import ROOT, Project, scratch_project
 
 pytestmark = pytest.mark.e2e
@@ -119,7 +120,7 @@ def test_deleting_a_worker_recreates_its_group(deployed: Project) -> None:
     pytest.fail("RecreateGroupOnPodRestart did not recreate the leader after its worker was deleted")
 
 
-def test_destroy_removes_groups_before_the_controller_and_keeps_crd_and_volume(deployed: Project) -> None:
+def test_destroy_removes_groups_before_the_controller_and_keeps_the_crd(deployed: Project) -> None:
     events = deployed.path / "destroy-events.json"
     deployed.env["PULUMI_DEBUG_COMMANDS"] = "true"  # --event-log is a debug flag
     deployed.pulumi("destroy", "--yes", "--skip-preview", "--event-log", str(events))
@@ -129,7 +130,29 @@ def test_destroy_removes_groups_before_the_controller_and_keeps_crd_and_volume(d
     assert last_group < deleted.index("kubernetes:apps/v1:Deployment"), deleted
     assert kubectl("get", "leaderworkersets", "-n", "inference")["items"] == []
     assert kubectl("get", "crd", "leaderworkersets.leaderworkerset.x-k8s.io") is not None
-    assert kubectl("get", "pv", "models-inference")["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    # The PV object goes with its claim; the data on the export is untouched (Retain) and the next up binds again.
+    volumes = [v["metadata"]["name"] for v in kubectl("get", "pv")["items"]]
+    assert not [name for name in volumes if name.startswith("models-")], volumes
+
+
+def test_up_after_destroy_binds_the_same_volume_and_the_groups_run_on_it(deployed: Project) -> None:
+    """A PVC replace: destroy deleted the claim; the new claim must bind the same PV (not stay Pending on a PV
+    that kept the deleted claim's uid), and the groups must run on it."""
+    deployed.pulumi("up", "--yes", "--skip-preview")
+    source = NfsVolume("127.0.0.1", "/exports/models", "ReadOnlyMany")
+    identity = volume_identity("inference", 512, source)
+    claim = kubectl("get", "pvc", "-n", "inference", f"models-{identity}")
+    volume = kubectl("get", "pv", f"models-inference-{identity}")
+    assert claim["status"]["phase"] == "Bound" and claim["spec"]["volumeName"] == volume["metadata"]["name"]
+    assert volume["status"]["phase"] == "Bound" and volume["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+    for group in GROUPS:
+        assert available(group)
+        members = pods(group)
+        assert len(members) == 2 and all(p["status"]["phase"] == "Running" for p in members)
+        claims = {v["persistentVolumeClaim"]["claimName"] for p in members for v in p["spec"]["volumes"]
+                  if "persistentVolumeClaim" in v}  # fmt: skip
+        assert claims == {claim["metadata"]["name"]}
+    deployed.pulumi("destroy", "--yes", "--skip-preview")
 
 
 def test_cluster_tools_are_stamped_with_their_release() -> None:

@@ -29,7 +29,8 @@ def test_up_renders_the_groups_rerun_changes_nothing_and_destroy_keeps_data(proj
 
     services = project.objects("Service")
     assert services["qwen3-32b-leader"]["spec"]["selector"]["app.kubernetes.io/component"] == "leader"
-    volume = project.objects("PersistentVolume")["models-inference"]
+    (volume,) = project.objects("PersistentVolume").values()
+    assert volume["metadata"]["name"].startswith("models-inference-nfs-")
     assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     controller = project.objects("Deployment")["lws-controller-manager"]
     manager = controller["spec"]["template"]["spec"]["containers"][0]
@@ -41,9 +42,10 @@ def test_up_renders_the_groups_rerun_changes_nothing_and_destroy_keeps_data(proj
 
     project.pulumi("destroy", "--yes", "--skip-preview")
     assert project.objects("LeaderWorkerSet") == {}
-    # The CRD (deleting it would delete every LeaderWorkerSet) and the model PV are kept.
+    # The CRD (deleting it would delete every LeaderWorkerSet) is kept. The model PV object goes (its data is
+    # untouched, reclaim policy Retain) so that the next up recreates it free of the deleted claim's uid.
     assert "leaderworkersets.leaderworkerset.x-k8s.io" in project.objects("CustomResourceDefinition")
-    assert "models-inference" in project.objects("PersistentVolume")
+    assert project.objects("PersistentVolume") == {}
 
 
 def test_controller_version_change_is_refused_in_preview_unless_a_window_is_declared(project: Project) -> None:
