@@ -21,6 +21,7 @@ from tests.policies.helpers import floats, run_resource_policy, type_token
 
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(CORPUS.glob("*.yaml"))
+RESOURCE_RULES_BY_NAME = {rule.name: rule for rule in RESOURCE_RULES}
 MANDATORY = {rule.name for rule in RESOURCE_RULES if not rule.advisory}
 HEADER = re.compile(r"^# source: \S+/\S+ \S+.* @ [0-9a-f]{40}$")
 
@@ -29,11 +30,17 @@ def documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+def policy_config(path: Path) -> dict[str, Any]:
+    gpu = EXPECTED[path.stem].gpu
+    return {"defaultGpu": gpu} if gpu else {}
+
+
 def verdict_direct(path: Path) -> Counter[str]:
     found: Counter[str] = Counter()
+    settings = Settings.from_config(policy_config(path))
     for doc in documents(path):
         for rule in RESOURCE_RULES:
-            found[rule.name] += len(rule.check(type_token(doc), doc, Settings(), name=doc["metadata"]["name"]))
+            found[rule.name] += len(rule.check(type_token(doc), doc, settings, name=doc["metadata"]["name"]))
     return +found
 
 
@@ -41,8 +48,17 @@ def verdict_through_sdk(path: Path) -> Counter[str]:
     found: Counter[str] = Counter()
     for doc in documents(path):
         for policy in resource_policies():
-            found[policy.name] += len(run_resource_policy(policy, floats(doc), name=doc["metadata"]["name"]))
+            config = policy_config(path)
+            found[policy.name] += len(run_resource_policy(policy, floats(doc), config, name=doc["metadata"]["name"]))
     return +found
+
+
+def test_deepseek_r1_wide_ep_on_one_node_of_h100s_is_denied() -> None:
+    """Its source runs it on H200s; DeepSeek-R1's 671B in fp8 over DP=EP=8 H100s does not fit (the experts alone
+    are over 75 GiB a GPU), which the catalog knows and the name never told."""
+    [doc] = documents(CORPUS / "llmd_wide_ep_decode.yaml")
+    [message] = RESOURCE_RULES_BY_NAME["gpu-memory"].check(type_token(doc), doc, Settings(), name="decode")
+    assert "NVIDIA-H100-80GB-HBM3" in message and "deepseek-ai/DeepSeek-R1 in fp8" in message
 
 
 def test_the_corpus_is_big_enough_and_every_file_names_its_source() -> None:

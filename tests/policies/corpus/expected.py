@@ -18,6 +18,11 @@ class Verdict:
     """No mandatory policy may deny it (a false denial would show); broken ones must be denied."""
     messages: dict[str, int] = field(default_factory=dict)
     why: str = ""
+    gpu: str = ""
+    """The GPU its source runs it on (the policy config's defaultGpu), when not the pack's default."""
+
+
+H200 = "NVIDIA-H200"  # llm-d's wide-EP guide: "requires 32 Nvidia H200 or B200 GPUs"
 
 
 EXPECTED: dict[str, Verdict] = {
@@ -74,9 +79,10 @@ EXPECTED: dict[str, Verdict] = {
     ),
     "llmd_wide_ep_decode": Verdict(
         True,
-        {"gpu-memory-unverified": 1, "shared-memory-advice": 1},
+        {"shared-memory-advice": 1},
         "DP $((LWS_GROUP_SIZE * DP_SIZE_LOCAL)) = 8 from env on 8 GPUs; 2Gi shm on 8 GPUs "
         "is below our floor, not broken",
+        gpu=H200,
     ),
     "llmd_amd_deepseek_decode": Verdict(
         True,
@@ -85,21 +91,23 @@ EXPECTED: dict[str, Verdict] = {
     ),
     "llmd_sglang_disaggregatedset": Verdict(
         True,
-        {"gpu-memory-unverified": 2, "image-pinned": 2},
-        "each role TP8 x PP2 over 2 x 8 GPUs, ${LWS_GROUP_SIZE:-2} resolves to 2",
+        {"image-pinned": 2},
+        "each role TP8 x PP2 over 2 x 8 H200s, ${LWS_GROUP_SIZE:-2} resolves to 2; DeepSeek-R1 from the catalog fits",
+        gpu=H200,
     ),
     "llmd_vllm_disaggregatedset": Verdict(
         True,
-        {"gpu-memory-unverified": 2, "shared-memory-advice": 2, "image-pinned": 2},
-        "each role DP 16 x TP 1 with expert parallelism on 2 x 8 GPUs",
+        {"shared-memory-advice": 2, "image-pinned": 2},
+        "each role DP 16 x TP 1 with expert parallelism on 2 x 8 H200s; DeepSeek-R1 from the catalog fits",
+        gpu=H200,
     ),
     "gke_vllm_llama405b_a3": Verdict(
         True, {"shared-memory-advice": 2}, "405B bf16 over 16 H100s fits; no memory limit on GKE is advice"
     ),
     "gke_vllm_deepseek_r1_a3": Verdict(
         True,
-        {"gpu-memory-unverified": 1, "shared-memory-advice": 2, "image-pinned": 2},
-        "DeepSeek-R1 has no size in its name",
+        {"shared-memory-advice": 2, "image-pinned": 2},
+        "DeepSeek-R1 from the catalog (671B fp8, MLA) fits TP16 over 2 x 8 H100s",
     ),
     "gke_tensorrt_llm": Verdict(
         True,
