@@ -41,7 +41,9 @@ def only_group(raw: dict[str, Any]) -> Any:
 # ---- the queue metric and the KEDA ScaledObject -------------------------------------------------
 
 
-@pytest.mark.parametrize(("engine", "gauge"), [("vllm", "vllm:num_requests_waiting"), ("sglang", "sglang:num_queue_reqs")])
+@pytest.mark.parametrize(
+    ("engine", "gauge"), [("vllm", "vllm:num_requests_waiting"), ("sglang", "sglang:num_queue_reqs")]
+)
 def test_queue_scaling_reads_the_engines_own_gauge_for_this_model(engine: str, gauge: str) -> None:
     raw = scaled(tiny_model(engine), maxReplicas=4)
     config = parse(raw)
@@ -121,8 +123,8 @@ def test_cpu_scaling_of_a_gpu_group_is_advice_and_keeps_todays_hpa() -> None:
     group = only_group(raw)
     plan = resolve(parse(raw).models[0].serving.autoscaling, group, "inference", gateway=False)  # type: ignore[arg-type]
     (metric,) = autoscaler(group, "inference", plan)["spec"]["metrics"]
-    assert metric == {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                                                 "averageUtilization": 70}}}  # fmt: skip
+    utilization = {"type": "Utilization", "averageUtilization": 70}
+    assert metric == {"type": "Resource", "resource": {"name": "cpu", "target": utilization}}
 
 
 @pytest.mark.parametrize(
