@@ -121,7 +121,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
         )
         groups[group.name] = workload
         operations[group.name] = ModelOperations(
-            group.name,
+            f"{group.name}-operations",
             operations_args(cluster, by_name[group.name], group, len(plan.groups)),
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[workload.workload])),
         )
