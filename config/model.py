@@ -175,8 +175,9 @@ class Monitoring(Model):
     """Scrape interval."""
     prometheus_namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "monitoring"
     """Where Prometheus runs: the groups' NetworkPolicy lets it reach the serving port, where /metrics is."""
-    controller: bool = True
-    """Install mode: also the LWS chart's metrics Service and ServiceMonitor (chart value enablePrometheus)."""
+    controller: bool = False
+    """Install mode: also the LWS chart's metrics Service and ServiceMonitor (chart value enablePrometheus); the
+    chart can only be rendered where the ServiceMonitor CRD is installed (not in render mode)."""
 
 
 class Gateway(Model):

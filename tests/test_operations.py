@@ -198,7 +198,7 @@ def test_inference_pool_selects_the_leaders_and_names_its_endpoint_picker() -> N
 
 def test_the_stack_declares_scaled_object_monitor_and_routing_per_model(recorder: Recorder) -> None:  # noqa: F811
     raw = scaled(tiny_model(), minReplicas=0, maxReplicas=2)
-    raw["cluster"]["monitoring"] = {"labels": {"release": "prom"}}
+    raw["cluster"]["monitoring"] = {"labels": {"release": "prom"}, "controller": True}
     raw["cluster"]["gateway"] = {"name": "inference-gateway", "namespace": "gateways"}
     deploy(recorder, raw)
     assert recorder.of_type("lws-inference:operations:ModelOperations")
