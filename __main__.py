@@ -25,6 +25,8 @@ def main() -> None:
     for name, group in deployed.groups.items():
         pulumi.export(f"{name}.url", group.url)
         pulumi.export(f"{name}.plan", group.plan)
+        if deployed.operations[name].bounds:
+            pulumi.export(f"{name}.autoscaling", deployed.operations[name].autoscaling)
     pulumi.export("lwsVersion", deployed.controller.version)
 
 

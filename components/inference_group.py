@@ -1,4 +1,5 @@
-"""One model served by one LeaderWorkerSet, with its leader Service, NetworkPolicy and optional HPA."""
+"""One model served by one LeaderWorkerSet, with its leader Service and NetworkPolicy (its autoscaler is in
+components/operations.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from components import PACKAGE
 from plan.group import GroupPlan
 from plan.manifests import (
     Placement,
-    autoscaler,
     await_timeout_seconds,
     leader_service,
     leader_worker_set,
@@ -23,18 +23,12 @@ from plan.safety import SIZE_PATH
 
 
 @dataclass(frozen=True)
-class Autoscaling:
-    min_replicas: int
-    max_replicas: int
-    target_cpu_utilization: int
-
-
-@dataclass(frozen=True)
 class InferenceGroupArgs:
     plan: GroupPlan
     placement: Placement
     allowed_namespaces: tuple[str, ...] = ()
-    autoscaling: Autoscaling | None = None
+    autoscaled: bool = False
+    """An autoscaler (components/operations.py) owns the group count through the scale subresource."""
     size_change_notice: str | None = None
     """Set where the LWS release cannot change the group size in place (< 0.7): a size change then replaces
     the LeaderWorkerSet (its webhook would reject the update half way), and this says what that costs."""
@@ -45,6 +39,8 @@ class InferenceGroup(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
     plan: pulumi.Output[dict[str, object]]
+    workload: k8s.apiextensions.CustomResource
+    """The LeaderWorkerSet: what autoscalers scale."""
 
     def __init__(self, name: str, args: InferenceGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PACKAGE}:workload:InferenceGroup", name, None, opts)
@@ -52,7 +48,7 @@ class InferenceGroup(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         lws = leader_worker_set(group, args.placement)
         spec = lws["spec"]
-        if args.autoscaling:
+        if args.autoscaled:
             # The HPA owns the group count through the scale subresource; a spec.replicas of ours would reset it
             # on every update.
             spec = {k: v for k, v in spec.items() if k != "replicas"}
@@ -60,7 +56,7 @@ class InferenceGroup(pulumi.ComponentResource):
         replace_on = [SIZE_PATH] if args.size_change_notice else None
         if args.size_change_notice:
             pulumi.log.info(args.size_change_notice)
-        workload = k8s.apiextensions.CustomResource(
+        self.workload = k8s.apiextensions.CustomResource(
             f"{name}-lws",
             api_version=lws["apiVersion"],
             kind=lws["kind"],
@@ -81,17 +77,6 @@ class InferenceGroup(pulumi.ComponentResource):
         svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
         policy = network_policy(group, namespace, args.allowed_namespaces)
         k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
-        if args.autoscaling:
-            scaling = args.autoscaling
-            hpa = autoscaler(
-                group, namespace, scaling.min_replicas, scaling.max_replicas, scaling.target_cpu_utilization
-            )
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-autoscaler",
-                metadata=hpa["metadata"],
-                spec=hpa["spec"],
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[workload])),
-            )
         url = service_url(group, namespace)
         self.url = svc.id.apply(lambda _: url)
         self.plan = pulumi.Output.from_input(plan_summary(group))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -26,6 +26,8 @@ class LwsControllerArgs:
     image_repository: str | None = None
     maintenance_window: bool = False
     external_webhook: ExternalWebhookArgs | None = None
+    chart_values: dict[str, Any] = field(default_factory=dict)
+    """Further chart values, e.g. enablePrometheus from cluster.monitoring."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class LwsController(pulumi.ComponentResource):
             chart=args.chart,
             version=None if local else version,
             namespace=args.namespace,
-            values=controller_values(version, args.image_repository),
+            values={**controller_values(version, args.image_repository), **args.chart_values},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[namespace],

@@ -6,16 +6,17 @@ Kept apart from __main__.py so unit tests run it under Pulumi mocks with any con
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.inference_group import Autoscaling, InferenceGroup, InferenceGroupArgs
+from components.inference_group import InferenceGroup, InferenceGroupArgs
 from components.lws_controller import ExternalWebhookArgs, LwsController, LwsControllerArgs
 from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
+from components.operations import ModelOperations, controller_chart_values, operations_args, reaching_namespaces
 from config.model import Cluster, ExternalWebhook, StackConfig
 from plan.catalog import parse_version
 from plan.group import GroupPlan, StackPlan
@@ -29,6 +30,7 @@ class Deployed:
     storage: ModelStorage
     groups: dict[str, InferenceGroup]
     manifests: k8s.yaml.v2.ConfigGroup | None = None
+    operations: dict[str, ModelOperations] = field(default_factory=dict)
 
 
 def provider(config: StackConfig, secrets: dict[str, Any]) -> k8s.Provider:
@@ -87,7 +89,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
     controller = LwsController(
         "lws",
         LwsControllerArgs(lws.mode.value, lws.version, lws.chart, lws.namespace, lws.image_repository,
-                          lws.maintenance_window, external_webhook(lws.webhook)),
+                          lws.maintenance_window, external_webhook(lws.webhook), controller_chart_values(cluster)),
         opts,
     )  # fmt: skip
     namespace = k8s.core.v1.Namespace(
@@ -100,8 +102,8 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
         opts, pulumi.ResourceOptions(depends_on=[namespace])))  # fmt: skip
     by_name = {d.name: d for d in config.models}
     groups: dict[str, InferenceGroup] = {}
+    operations: dict[str, ModelOperations] = {}
     for group in plan.groups:
-        scaling = by_name[group.name].serving.autoscaling
         placement = Placement(
             namespace=cluster.namespace,
             claim_name=storage.claim_name,
@@ -120,10 +122,8 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
             InferenceGroupArgs(
                 group,
                 placement,
-                tuple(cluster.allowed_namespaces),
-                Autoscaling(scaling.min_replicas, scaling.max_replicas, scaling.target_cpu_utilization)
-                if scaling
-                else None,
+                tuple(cluster.allowed_namespaces) + reaching_namespaces(cluster),
+                by_name[group.name].serving.autoscaling is not None,
                 size_notice(group, cluster.lws.version, f"models[{list(by_name).index(group.name)}]"),
             ),
             # Depending on the controller's resources: destroy deletes the groups before the controller
@@ -133,7 +133,12 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
             ),
         )
         groups[group.name] = workload
-    return Deployed(controller, storage, groups, _manifests(config.manifests, controller, opts))
+        operations[group.name] = ModelOperations(
+            f"{group.name}-operations",
+            operations_args(cluster, by_name[group.name], group, len(plan.groups)),
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[workload.workload])),
+        )
+    return Deployed(controller, storage, groups, _manifests(config.manifests, controller, opts), operations)
 
 
 def _manifests(

@@ -129,6 +129,8 @@ class Gpu(Model):
     """GPUs per node; a pod never requests more."""
     node_memory_gib: Annotated[float, Field(gt=0)] | None = None
     """Allocatable memory of a GPU node; when given, pods must fit in it."""
+    nodes: Annotated[int, Field(ge=1)] | None = None
+    """GPU nodes of the cluster (or its node pool's maximum); when given, autoscaling bounds must fit in them."""
 
 
 class Rdma(Model):
@@ -208,6 +210,39 @@ class Toleration(Model):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
 
 
+class Monitoring(Model):
+    """Prometheus-operator monitors (monitoring.coreos.com/v1) for the leaders' metrics and the LWS controller's."""
+
+    kind: Literal["PodMonitor", "ServiceMonitor"] = "PodMonitor"
+    """PodMonitor: scrapes the leader pods directly; ServiceMonitor: through the leader Service."""
+    labels: dict[str, str] = {}
+    """Labels your Prometheus selects monitors by (podMonitorSelector/serviceMonitorSelector), e.g.
+    release: kube-prometheus-stack."""
+    interval: Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m)$")] = "15s"
+    """Scrape interval."""
+    prometheus_namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "monitoring"
+    """Where Prometheus runs: the groups' NetworkPolicy lets it reach the serving port, where /metrics is."""
+    controller: bool = False
+    """Install mode: also the LWS chart's metrics Service and ServiceMonitor (chart value enablePrometheus); the
+    chart can only be rendered where the ServiceMonitor CRD is installed (not in render mode)."""
+
+
+class Gateway(Model):
+    """Inference routing through the Gateway API Inference Extension: per model an InferencePool of its leaders,
+    its endpoint picker, and an HTTPRoute from a Gateway you run (Envoy Gateway, Istio, GKE, kgateway)."""
+
+    name: Annotated[str, Field(pattern=DNS_LABEL)]
+    """The Gateway the HTTPRoutes attach to."""
+    namespace: Annotated[str, Field(pattern=DNS_LABEL)] | None = None
+    """The Gateway's namespace; default cluster.namespace."""
+    section_name: str | None = None
+    """A listener of the Gateway (parentRefs[].sectionName); default all of them."""
+    hostnames: list[str] = []
+    """Hostnames the routes answer; default the Gateway's."""
+    endpoint_picker_image: str = "registry.k8s.io/gateway-api-inference-extension/epp:v1.0.1"
+    """The endpoint picker (EPP), the release of the InferencePool API served (inference.networking.k8s.io/v1)."""
+
+
 class Cluster(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL)]
     """Name of the cluster profile."""
@@ -239,6 +274,10 @@ class Cluster(Model):
     """/dev/shm floor per pod: this many GiB ..."""
     shm_per_gpu_gib: Annotated[float, Field(ge=0)] = DEFAULT_SHM_PER_GPU_GIB
     """... plus this many GiB per GPU of the pod."""
+    monitoring: Monitoring | None = None
+    """Prometheus-operator monitors of the leaders (and the LWS controller); omit when the cluster has none."""
+    gateway: Gateway | None = None
+    """Inference routing through the Gateway API Inference Extension; off when omitted."""
 
     @property
     def kubernetes_version_tuple(self) -> tuple[int, ...]:
@@ -422,18 +461,75 @@ def card_facts(preset: object, config_file: object) -> tuple[dict[str, object], 
     return facts, complete
 
 
+class ScalingMetric(StrEnum):
+    QUEUE = "queue"
+    CPU = "cpu"
+    QUERY = "query"
+
+
+class ScalingBackend(StrEnum):
+    KEDA = "keda"
+    HPA = "hpa"
+
+
 class Autoscaling(Model):
-    min_replicas: Annotated[int, Field(ge=1)] = 1
-    """Fewest groups."""
+    """Adds and removes whole groups (the LeaderWorkerSet's scale subresource) on the engine's queue, CPU or a
+    query of your own, through KEDA or an HPA."""
+
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    """Fewest groups; 0 (KEDA only) scales to zero when idle for cooldownSeconds."""
     max_replicas: Annotated[int, Field(ge=1)]
-    """Most groups."""
-    target_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 80
-    """HPA target on the LWS scale subresource."""
+    """Most groups; checked against the GPUs of cluster.gpu.nodes."""
+    metric: ScalingMetric | None = None
+    """queue: requests waiting in the engine (vllm:num_requests_waiting, sglang:num_queue_reqs); cpu: CPU
+    utilization; query: `query` below. Default: queue, or cpu when only targetCpuUtilization is given."""
+    backend: ScalingBackend = ScalingBackend.KEDA
+    """keda: a ScaledObject with a Prometheus trigger (needs KEDA); hpa: an autoscaling/v2 HPA on Pods or
+    External metrics (needs a metrics adapter such as prometheus-adapter)."""
+    target_queue_length: Annotated[float, Field(gt=0)] = 8
+    """metric queue: waiting requests per group above which another group is added."""
+    target_cpu_utilization: Annotated[int, Field(ge=1, le=100)] | None = None
+    """metric cpu: target CPU utilization of the leaders in percent (default 80)."""
+    query: str | None = None
+    """metric query: keda: a PromQL expression giving one number for the whole model; hpa: the name of an
+    External metric your adapter serves."""
+    target_value: Annotated[float, Field(gt=0)] | None = None
+    """metric query: the value of `query` per group."""
+    activation_value: Annotated[float, Field(ge=0)] = 0
+    """keda: a group starts from zero once the metric exceeds this (waiting requests for metric queue)."""
+    prometheus_address: str = "http://prometheus-operated.monitoring.svc:9090"
+    """keda: the Prometheus server the trigger queries."""
+    cooldown_seconds: Annotated[int, Field(ge=0)] | None = None
+    """keda with minReplicas 0: idle time before the last group goes; default the group's startup budget
+    (at least 300 s), since coming back costs a full model load."""
+    scale_down_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    """How long the metric must stay low before a group is removed; default the group's startup budget
+    (at most 3600 s), so a group still loading its weights is not removed."""
+
+    @property
+    def resolved_metric(self) -> ScalingMetric:
+        if self.metric is not None:
+            return self.metric
+        return ScalingMetric.CPU if self.target_cpu_utilization is not None else ScalingMetric.QUEUE
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"minReplicas ({self.min_replicas}) exceeds maxReplicas ({self.max_replicas})")
+        if self.min_replicas == 0 and self.backend is ScalingBackend.HPA:
+            raise ValueError(
+                "minReplicas 0 needs backend keda: an HPA cannot scale to zero (the HPAScaleToZero feature gate "
+                "is alpha); use backend keda or minReplicas >= 1"
+            )
+        metric = self.resolved_metric
+        if self.min_replicas == 0 and metric is ScalingMetric.CPU:
+            raise ValueError("minReplicas 0 needs metric queue or query: with no pod running, no CPU is measured")
+        if metric is ScalingMetric.QUERY and (self.query is None or self.target_value is None):
+            raise ValueError("metric query needs query and targetValue")
+        if metric is not ScalingMetric.QUERY and self.query is not None:
+            raise ValueError(f"query is only read with metric query (metric is {metric.value})")
+        if metric is not ScalingMetric.CPU and self.target_cpu_utilization is not None:
+            raise ValueError(f"targetCpuUtilization is only read with metric cpu (metric is {metric.value})")
         return self
 
 
@@ -473,7 +569,7 @@ class Serving(Model):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     """Serving port of the leader and its Service."""
     autoscaling: Autoscaling | None = None
-    """An HPA that adds and removes whole groups."""
+    """Adds and removes whole groups: KEDA or an HPA on the engine's queue (see below)."""
     restart_policy: Literal["RecreateGroupOnPodRestart", "RecreateGroupAfterStart", "None"] | None = None
     """Default: RecreateGroupAfterStart where the LWS version has it, else RecreateGroupOnPodRestart."""
     rollout_partition: Annotated[int, Field(ge=0)] | None = None

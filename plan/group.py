@@ -10,6 +10,7 @@ from plan.annotations import ModelFacts, model_annotations
 from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature, lws_supports
 from plan.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
 from plan.rules import Finding
+from plan.scaling import check_autoscaling
 from plan.sizing import (
     Attention,
     MemoryEstimate,
@@ -319,7 +320,10 @@ def plan_group(
 
     if any(not p.advisory for p in problems):
         return None, problems
-    return _group(cluster, deployment, parallelism, memory, max_len, shm, pod_memory, restart), problems
+    group = _group(cluster, deployment, parallelism, memory, max_len, shm, pod_memory, restart)
+    for key, finding in check_autoscaling(cluster, serving.autoscaling, group, cluster.gateway is not None):
+        at(f"serving.autoscaling.{key}", [finding])
+    return group, problems
 
 
 def _as_given(deployment: Deployment, gpus_per_node: int, layout: RankLayout) -> Parallelism:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lws_guard.autoscaling import STACK_CHECKS, STACK_RULES
 from lws_guard.pack import DRAINED_POLICY, DRAINED_RULE, RESOURCE_RULES, resource_policies, stack_policies
 from lws_guard.settings import Settings
 from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
@@ -198,6 +199,33 @@ def _writable_models(obj: Obj) -> None:
     del spec["volumes"][0]["persistentVolumeClaim"]["readOnly"]
 
 
+def autoscaler(kind: str, spec: Obj) -> Obj:
+    """An HPA (autoscaling/v2) or a KEDA ScaledObject scaling `inference/llama-405b`."""
+    api_version = "autoscaling/v2" if kind == "HorizontalPodAutoscaler" else "keda.sh/v1alpha1"
+    target = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": "llama-405b"}
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": "llama-405b", "namespace": "inference"},
+            "spec": {"scaleTargetRef": target, **spec}}  # fmt: skip
+
+
+def _gpu_hpa() -> list[Obj]:
+    gpu = {"name": "nvidia.com/gpu", "target": {"type": "Utilization", "averageUtilization": 80}}
+    return [
+        autoscaler("HorizontalPodAutoscaler", {"maxReplicas": 4, "metrics": [{"type": "Resource", "resource": gpu}]})
+    ]
+
+
+def _sglang_queue() -> list[Obj]:
+    trigger = {"type": "prometheus", "metadata": {"serverAddress": "http://prometheus-operated.monitoring.svc:9090",
+               "query": "sum(sglang:num_queue_reqs)", "threshold": "8"}}  # fmt: skip
+    return [group(), autoscaler("ScaledObject", {"maxReplicaCount": 4, "triggers": [trigger]})]
+
+
+def _two_fixed_groups() -> list[Obj]:
+    obj = group()
+    obj["spec"]["replicas"] = 2
+    return [obj]
+
+
 @dataclass(frozen=True)
 class Example:
     """A broken object for one policy: what is wrong, in words, and the objects themselves."""
@@ -254,6 +282,9 @@ EXAMPLES: tuple[Example, ...] = (
         "an NFS PersistentVolume of the weights with persistentVolumeReclaimPolicy Delete",
         lambda: [model_volume("Delete")],
     ),
+    Example("autoscaler-target", f"an HPA of {GROUP} on the resource nvidia.com/gpu", _gpu_hpa),
+    Example("autoscaler-metric", f"a ScaledObject of {GROUP} (vLLM) on SGLang's queue gauge", _sglang_queue),
+    Example("lws-autoscaling", f"{GROUP} with 2 replicas and no autoscaler", _two_fixed_groups),
 )
 
 
@@ -268,9 +299,11 @@ def type_token(obj: Mapping[str, Any]) -> str:
 def messages(policy: str, objs: Sequence[Mapping[str, Any]], config: Mapping[str, Any] | None = None) -> list[str]:
     """What the pack's rule function behind `policy` reports for these objects under that policy config."""
     settings = Settings.from_config(config or {})
+    resources = [StackResource(type_token(o), o, str(o["metadata"]["name"])) for o in objs]
     if policy == DRAINED_POLICY:
-        resources = [StackResource(type_token(o), o, str(o["metadata"]["name"])) for o in objs]
         return check_no_online_upgrade_drained(resources, settings)
+    if policy in STACK_CHECKS:
+        return STACK_CHECKS[policy][1](resources, settings)
     [rule] = [r for r in RESOURCE_RULES if r.name == policy]
     return [m for o in objs for m in rule.check(type_token(o), o, settings, name=str(o["metadata"]["name"]))]
 
@@ -344,7 +377,9 @@ def _example(policy: str) -> list[str]:
 
 def _rule(policy: Policy) -> str:
     """What makes the policy mandatory or advice, and why (lws_guard.pack)."""
-    texts = [r.rule for r in RESOURCE_RULES if r.name == policy.name] or [DRAINED_RULE]
+    texts = [r.rule for r in RESOURCE_RULES if r.name == policy.name] or [
+        STACK_RULES.get(policy.name, DRAINED_RULE if policy.name == DRAINED_POLICY else "")
+    ]
     if not texts[0]:
         raise LookupError(f"policy {policy.name} needs a rule text in lws_guard.pack.RESOURCE_RULES")
     return texts[0]

@@ -186,7 +186,8 @@ def test_service_selects_only_leaders_and_network_policy_opens_only_the_port(rec
 
 
 def test_autoscaler_targets_the_lws_scale_subresource(recorder: Recorder) -> None:
-    raw = set_path(tiny_model(), "models[0].serving.autoscaling", {"minReplicas": 1, "maxReplicas": 3})
+    scaling = {"minReplicas": 1, "maxReplicas": 3, "backend": "hpa"}
+    raw = set_path(tiny_model(), "models[0].serving.autoscaling", scaling)
     deploy(recorder, raw)
     hpa = recorder.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["kind"] == "LeaderWorkerSet"

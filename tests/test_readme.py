@@ -65,11 +65,11 @@ def test_policy_reference_examples_break_objects_that_pass_every_policy() -> Non
 def test_policy_reference_examples_are_what_the_engine_facing_policies_report() -> None:
     """The same messages through the pulumi_policy wrappers, with props as the engine sends them."""
     by_name = {p.name: p for p in resource_policies()}
-    [drained] = stack_policies()
+    stacks = {p.name: p for p in stack_policies()}
     for example in policy_reference.EXAMPLES:
         objs = [floats(obj) for obj in example.resources()]
-        if example.policy == drained.name:
-            reported = run_stack_policy(drained, objs, example.config)
+        if example.policy in stacks:
+            reported = run_stack_policy(stacks[example.policy], objs, example.config)
         else:
             reported = [m for obj in objs for m in run_resource_policy(by_name[example.policy], obj, example.config)]
         assert reported == policy_reference.messages(example.policy, example.resources(), example.config)

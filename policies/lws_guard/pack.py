@@ -26,6 +26,7 @@ from lws_guard.advisories import (
     check_model_pv_reclaim,
     check_model_volume_readonly,
 )
+from lws_guard.autoscaling import autoscaling_stack_policies, check_autoscaler_target
 from lws_guard.gpu_memory import check_gpu_memory, check_gpu_memory_unverified
 from lws_guard.parallelism import check_parallelism_advice, check_parallelism_policy
 from lws_guard.secrets import check_no_plaintext_secrets
@@ -182,6 +183,15 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
         rule="Advice: whether Delete removes the files depends on the driver and provisioner, so it is a risk "
         "to review, not a certain loss.",
     ),
+    ResourceRule(
+        "autoscaler-target",
+        "An HPA or ScaledObject of a LeaderWorkerSet names it, gives every metric a target value, reads only "
+        "resource metrics that exist (cpu, memory), and can come back from zero groups.",
+        check_autoscaler_target,
+        rule="Mandatory: each finding is an autoscaler that never acts on the LeaderWorkerSet (no target, a metric "
+        "without a target value, a resource metric no metrics server serves) or that leaves it at zero groups "
+        "for good.",
+    ),
 )
 
 DRAINED_POLICY = "no-online-upgrade-drained"
@@ -240,5 +250,6 @@ def stack_policies() -> list[StackValidationPolicy]:
             validate=stack_validation,
             enforcement_level=EnforcementLevel.MANDATORY,
             config_schema=_schema(DRAINED_POLICY),
-        )
+        ),
+        *autoscaling_stack_policies(),
     ]

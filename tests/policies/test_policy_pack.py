@@ -15,7 +15,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 from tests.policies.helpers import LEADER, load, one, run_resource_policy, run_stack_policy, set_in
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
-MANDATORY = {"gpu-memory", "shared-memory", "parallelism", "no-online-upgrade", "no-plaintext-secrets"}
+MANDATORY = {"gpu-memory", "shared-memory", "parallelism", "no-online-upgrade", "no-plaintext-secrets",
+             "autoscaler-target"}  # fmt: skip
 ADVISORY = {"gpu-memory-unverified", "shared-memory-advice", "parallelism-advice", "image-pinned", "leader-probe",
             "model-volume-readonly", "model-pv-reclaim"}  # fmt: skip
 
@@ -25,8 +26,7 @@ def policy(name: str) -> ResourceValidationPolicy:
 
 
 def drained() -> StackValidationPolicy:
-    [found] = stack_policies()
-    return found
+    return next(p for p in stack_policies() if p.name == "no-online-upgrade-drained")
 
 
 def test_policy_names_and_levels() -> None:

@@ -1,0 +1,137 @@
+"""What operates one model's groups: its autoscaler, its Prometheus-operator monitor and its inference routing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi.resource import CustomResource
+from pydantic.alias_generators import to_snake
+
+from components import PACKAGE
+from config.model import Cluster, Deployment
+from plan.group import GroupPlan
+from plan.manifests import Manifest
+from plan.operations import (
+    CONTROLLER_CHART_VALUES,
+    MonitorSpec,
+    RouteSpec,
+    autoscaler,
+    autoscaling_summary,
+    endpoint_picker,
+    epp_metrics_token_secret,
+    epp_monitor,
+    http_route,
+    inference_pool,
+    monitor,
+)
+from plan.scaling import ScalingPlan, resolve
+
+TYPED: Mapping[tuple[str, str], Any] = {
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
+}
+
+
+@dataclass(frozen=True)
+class OperationsArgs:
+    plan: GroupPlan
+    namespace: str
+    scaling: ScalingPlan | None = None
+    monitor: MonitorSpec | None = None
+    route: RouteSpec | None = None
+
+
+def operations_args(cluster: Cluster, deployment: Deployment, group: GroupPlan, models: int) -> OperationsArgs:
+    """From the stack config: `models` is how many models the stack serves (one Gateway routes them by name)."""
+    namespace, gateway = cluster.namespace, cluster.gateway
+    scaling = deployment.serving.autoscaling
+    watch = cluster.monitoring
+    route = None
+    if gateway:
+        route = RouteSpec(gateway.name, gateway.namespace or namespace, gateway.section_name, tuple(gateway.hostnames),
+                          gateway.endpoint_picker_image, match_model_header=models > 1)  # fmt: skip
+    return OperationsArgs(
+        plan=group,
+        namespace=namespace,
+        scaling=resolve(scaling, group, namespace, gateway is not None) if scaling else None,
+        monitor=MonitorSpec(watch.kind, watch.interval, dict(watch.labels)) if watch else None,
+        route=route,
+    )
+
+
+def reaching_namespaces(cluster: Cluster) -> tuple[str, ...]:
+    """Namespaces that must reach the serving port: Prometheus scrapes /metrics there, the Gateway's proxies
+    send the requests there."""
+    found = [cluster.monitoring.prometheus_namespace] if cluster.monitoring else []
+    if cluster.gateway and cluster.gateway.namespace:
+        found.append(cluster.gateway.namespace)
+    return tuple(found)
+
+
+def controller_chart_values(cluster: Cluster) -> dict[str, Any]:
+    """LWS chart values: its metrics Service and ServiceMonitor when the stack installs it and monitors."""
+    monitoring = cluster.monitoring
+    return dict(CONTROLLER_CHART_VALUES) if monitoring and monitoring.controller else {}
+
+
+def declare(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> CustomResource:
+    """A resource of the manifest's kind: the provider's typed class for built-in kinds, a CustomResource for
+    the add-ons' kinds (their CRDs are not part of the provider's schema)."""
+    api_version, kind = manifest["apiVersion"], manifest["kind"]
+    fields = {to_snake(key): value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+    typed = TYPED.get((api_version, kind))
+    if typed is not None:
+        return typed(name, **fields, opts=opts)  # type: ignore[no-any-return]
+    return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind, **fields, opts=opts)
+
+
+class ModelOperations(pulumi.ComponentResource):
+    """Output: `autoscaling`, the bounds of the model's autoscaler (`bounds` holds them as plain values)."""
+
+    autoscaling: pulumi.Output[dict[str, Any] | None]
+    bounds: dict[str, Any] | None
+
+    def __init__(self, name: str, args: OperationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:operations:ModelOperations", name, None, opts)
+        group, namespace = args.plan, args.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        if args.scaling:
+            declare(f"{name}-autoscaler", autoscaler(group, namespace, args.scaling), child)
+        if args.monitor:
+            declare(f"{name}-monitor", monitor(group, namespace, args.monitor), child)
+        if args.route:
+            self._routing(name, group, namespace, args.route, args.monitor, child)
+        self.bounds = autoscaling_summary(args.scaling) if args.scaling else None
+        self.autoscaling = pulumi.Output.from_input(self.bounds)
+        self.register_outputs({"autoscaling": self.autoscaling})
+
+    @staticmethod
+    def _routing(
+        name: str,
+        group: GroupPlan,
+        namespace: str,
+        route: RouteSpec,
+        watch: MonitorSpec | None,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        objects = endpoint_picker(group, namespace, route)
+        picker = [declare(f"{name}-epp-{m['kind'].lower()}", m, child) for m in objects]
+        after_picker = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=picker))
+        pool = declare(f"{name}-pool", inference_pool(group, namespace), after_picker)
+        declare(f"{name}-route", http_route(group, namespace, route),
+                pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[pool])))  # fmt: skip
+        if watch:
+            declare(f"{name}-epp-metrics-reader", epp_metrics_token_secret(group, namespace), after_picker)
+            declare(f"{name}-epp-monitor", epp_monitor(group, namespace, watch), after_picker)
