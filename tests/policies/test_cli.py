@@ -107,6 +107,7 @@ def test_the_fixtures_say_what_their_headers_expect() -> None:
     assert {(f["level"], f["policy"]) for f in cce["findings"]} == {
         ("mandatory", "no-plaintext-secrets"),
         ("advisory", "image-pinned"),
+        ("advisory", "lws-autoscaling"),  # two groups and no autoscaler
     }
     for name in ("ack_qwen3_vllm", "ack_qwen3_sglang", "ack_oss_model_volume"):
         code, ack = run_json(["--stack", "ack", str(HERE / "fixtures" / f"{name}.yaml")])
@@ -416,7 +417,7 @@ def test_python_dash_m_lws_guard_from_the_project_root() -> None:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "mandatory no-plaintext-secrets" in result.stdout
-    assert result.stderr.strip() == "1 objects in 1 files: 2 mandatory, 2 advisory"
+    assert result.stderr.strip() == "1 objects in 1 files: 2 mandatory, 3 advisory"
 
 
 def test_the_console_script_is_declared() -> None:
