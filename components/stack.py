@@ -17,8 +17,9 @@ from components.inference_group import Autoscaling, InferenceGroup, InferenceGro
 from components.lws_controller import ExternalWebhookArgs, LwsController, LwsControllerArgs
 from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
 from config.model import Cluster, ExternalWebhook, StackConfig
+from config.model import LwsController as LwsControllerConfig
 from plan.group import StackPlan
-from plan.manifests import NfsVolume, OssVolume, Placement
+from plan.manifests import ControllerOptions, NfsVolume, OssVolume, Placement
 
 
 @dataclass
@@ -45,6 +46,18 @@ def external_webhook(webhook: ExternalWebhook | None) -> ExternalWebhookArgs | N
     except OSError as error:
         raise pulumi.RunError(f"cluster.lws.webhook.caFile: cannot read {webhook.ca_file}: {error.strerror}") from None
     return ExternalWebhookArgs(webhook.url.rstrip("/"), base64.b64encode(ca_pem).decode())
+
+
+def controller_options(lws: LwsControllerConfig) -> ControllerOptions:
+    return ControllerOptions(
+        gang_scheduling=lws.gang_scheduling,
+        cert_manager=lws.cert_manager,
+        prometheus=lws.prometheus,
+        priority_class_name=lws.priority_class_name,
+        node_selector=lws.node_selector,
+        tolerations=[t.model_dump(exclude_none=True) for t in lws.tolerations],
+        resources={str(kind): amounts for kind, amounts in lws.resources.items()},
+    )
 
 
 def storage_args(cluster: Cluster, secrets: dict[str, Any], render: bool) -> ModelStorageArgs:
@@ -77,7 +90,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
     controller = LwsController(
         "lws",
         LwsControllerArgs(lws.mode.value, lws.version, lws.chart, lws.namespace, lws.image_repository,
-                          lws.maintenance_window, external_webhook(lws.webhook)),
+                          lws.maintenance_window, external_webhook(lws.webhook), controller_options(lws)),
         opts,
     )  # fmt: skip
     namespace = k8s.core.v1.Namespace(

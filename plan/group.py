@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from config.model import Cluster, Deployment, StackConfig
-from plan import rules
+from plan import releases, rules
 from plan.annotations import ModelFacts, model_annotations
-from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature, lws_supports
+from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature
 from plan.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
+from plan.releases import LwsOptions
 from plan.rules import Finding
 from plan.sizing import (
     MemoryEstimate,
@@ -65,6 +67,8 @@ class GroupPlan:
     model_path: str
     port: int
     annotations: dict[str, str] = field(hash=False)
+    lws: LwsOptions = field(default_factory=LwsOptions)
+    """The LeaderWorkerSet fields the cluster's LWS release allows (plan/releases.py)."""
 
     @property
     def group_size(self) -> int:
@@ -85,6 +89,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
         Problem("cluster.kubernetesVersion", f.message)
         for f in rules.check_versions(cluster.kubernetes_version_tuple, cluster.lws.version_tuple)
     ]
+    problems += [Problem(key, f.message, f.advisory) for key, f in releases.stack_findings(config)]
     gpu_bytes = gpu_memory_bytes(cluster)
     if gpu_bytes is None:
         problems.append(
@@ -213,16 +218,11 @@ def plan_group(
     )
 
     lws = cluster.lws.version_tuple
-    restart = serving.restart_policy or (
-        "RecreateGroupAfterStart"
-        if lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START)
-        else "RecreateGroupOnPodRestart"
-    )
+    budget = startup_seconds(cluster, deployment, parallelism)
+    options, lws_findings = releases.plan_for_release(cluster, serving, parallelism, budget)
+    problems.extend(Problem(f"{where}.{key}", f.message, f.advisory) for key, f in lws_findings)
+    restart = options.restart_policy
     used = [LwsFeature.WORKER_INDEX_ENV] if serving.engine is Engine.SGLANG else []
-    if restart == "RecreateGroupAfterStart":
-        used.append(LwsFeature.RECREATE_GROUP_AFTER_START)
-    if serving.rollout_partition is not None:
-        used.append(LwsFeature.ROLLOUT_PARTITION)
     at("serving", rules.check_lws_features(lws, used))
 
     shm = shm_floor_bytes(parallelism.gpus_per_pod, cluster.shm_base_gib, cluster.shm_per_gpu_gib)
@@ -242,7 +242,8 @@ def plan_group(
 
     if any(not p.advisory for p in problems):
         return None, problems
-    return _group(cluster, deployment, parallelism, memory, max_len, shm, pod_memory, restart), problems
+    group = _group(cluster, deployment, parallelism, memory, max_len, shm, pod_memory, restart)
+    return dataclasses.replace(group, lws=options), problems
 
 
 def _as_given(deployment: Deployment, gpus_per_node: int) -> Parallelism:
@@ -284,13 +285,7 @@ def _group(
         quantization=QUANTIZATION_FLAG[deployment.model.dtype],
         extra_args=tuple(serving.extra_args),
     )
-    shape = model_shape(deployment)
-    startup = startup_budget_seconds(
-        weight_bytes(shape),
-        cluster.storage.throughput_mib_per_second * MIB,
-        serving.engine,
-        parallelism.group_size,
-    )
+    startup = startup_seconds(cluster, deployment, parallelism)
     return GroupPlan(
         name=deployment.name,
         engine=serving.engine,
@@ -310,7 +305,16 @@ def _group(
         worker_command=tuple(worker_command(spec)),
         model_path=model_path,
         port=serving.port,
-        annotations=model_annotations(ModelFacts(shape, max_len, serving.kv_cache_sequences)),
+        annotations=model_annotations(ModelFacts(model_shape(deployment), max_len, serving.kv_cache_sequences)),
+    )
+
+
+def startup_seconds(cluster: Cluster, deployment: Deployment, parallelism: Parallelism) -> int:
+    return startup_budget_seconds(
+        weight_bytes(model_shape(deployment)),
+        cluster.storage.throughput_mib_per_second * MIB,
+        deployment.serving.engine,
+        parallelism.group_size,
     )
 
 
