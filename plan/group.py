@@ -218,8 +218,9 @@ def plan_group(
     )
 
     lws = cluster.lws.version_tuple
-    budget = startup_seconds(cluster, deployment, parallelism)
-    options, lws_findings = releases.plan_for_release(cluster, serving, parallelism, budget)
+    sized = not any(not p.advisory for p in problems)  # else the numbers may be unbounded
+    load = weight_bytes(shape) / (cluster.storage.throughput_mib_per_second * MIB) if sized else 0.0
+    options, lws_findings = releases.plan_for_release(cluster, serving, parallelism, load)
     problems.extend(Problem(f"{where}.{key}", f.message, f.advisory) for key, f in lws_findings)
     restart = options.restart_policy
     used = [LwsFeature.WORKER_INDEX_ENV] if serving.engine is Engine.SGLANG else []

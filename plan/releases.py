@@ -17,9 +17,9 @@ from plan.catalog import LWS_FEATURE_SINCE, LWS_RELEASES, LwsFeature, lws_suppor
 from plan.rules import Finding
 from plan.sizing import Parallelism
 
-SLOW_START_SECONDS = 300
-"""A group whose startup budget (weights load, engine warm-up) is at least this long starts slowly: a pod
-still pulling or loading while another restarts would make RecreateGroupOnPodRestart recreate the group
+SLOW_LOAD_SECONDS = 60
+"""A multi-pod group whose pods take at least this long to read the weights starts slowly: a pod that
+restarts while another still pulls its image or loads makes RecreateGroupOnPodRestart recreate the group,
 again and again (kubernetes-sigs/lws#726)."""
 
 RECREATE_AFTER_START_ANNOTATION = "leaderworkerset.sigs.k8s.io/experimental-recreate-group-after-start"
@@ -59,11 +59,11 @@ def needs(feature: LwsFeature, lws: Version) -> str:
 
 
 def plan_lws_options(
-    request: LwsRequest, lws: Version, *, group_size: int, startup_seconds: int
+    request: LwsRequest, lws: Version, *, group_size: int, load_seconds: float
 ) -> tuple[LwsOptions, list[tuple[str, Finding]]]:
     """The fields of one group's LeaderWorkerSet, with findings keyed by the serving key they concern."""
     findings: list[tuple[str, Finding]] = []
-    restart, annotations = _restart_policy(request.restart_policy, lws, group_size, startup_seconds, findings)
+    restart, annotations = _restart_policy(request.restart_policy, lws, group_size, load_seconds, findings)
     startup = request.startup_policy or "LeaderCreated"
     if startup == "LeaderReady" and group_size > 1:
         findings.append(
@@ -91,7 +91,7 @@ def plan_lws_options(
 
 
 def _restart_policy(
-    asked: str | None, lws: Version, group_size: int, startup_seconds: int, findings: list[tuple[str, Finding]]
+    asked: str | None, lws: Version, group_size: int, load_seconds: float, findings: list[tuple[str, Finding]]
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     if asked == "RecreateGroupAfterStart" and not lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START):
         findings.append(
@@ -99,7 +99,7 @@ def _restart_policy(
         )
     if asked is not None:
         return asked, ()
-    slow = group_size > 1 and startup_seconds >= SLOW_START_SECONDS
+    slow = group_size > 1 and load_seconds >= SLOW_LOAD_SECONDS
     if not slow:
         return "RecreateGroupOnPodRestart", ()
     if lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START):
@@ -111,8 +111,8 @@ def _restart_policy(
             "serving.restartPolicy",
             Finding(
                 "versions",
-                f"the group starts slowly (startup budget {startup_seconds} s over {group_size} pods), and LWS "
-                f"{lws} only has RecreateGroupOnPodRestart: a pod that restarts while another still pulls or "
+                f"the group starts slowly ({load_seconds:.0f} s to read the weights on each of {group_size} pods), "
+                f"and LWS {lws} only has RecreateGroupOnPodRestart: a pod that restarts while another still pulls or "
                 "loads recreates the whole group, possibly in a loop; LWS "
                 f"{first_release(LwsFeature.RECREATE_GROUP_AFTER_START)} has RecreateGroupAfterStart",
                 advisory=True,
@@ -246,15 +246,13 @@ def request_of(serving: Serving) -> LwsRequest:
 
 
 def plan_for_release(
-    cluster: Cluster, serving: Serving, parallelism: Parallelism, startup_seconds: int
+    cluster: Cluster, serving: Serving, parallelism: Parallelism, load_seconds: float
 ) -> tuple[LwsOptions, list[tuple[str, Finding]]]:
     """One group's LWS fields on the cluster's release; the StatefulSet workload takes none of them."""
     request = request_of(serving)
     if cluster.lws.workload == "statefulset":
         return LwsOptions(restart_policy="None"), check_statefulset_request(request)
-    return plan_lws_options(
-        request, cluster.lws.release, group_size=parallelism.group_size, startup_seconds=startup_seconds
-    )
+    return plan_lws_options(request, cluster.lws.release, group_size=parallelism.group_size, load_seconds=load_seconds)
 
 
 def stack_findings(config: StackConfig) -> list[tuple[str, Finding]]:
