@@ -95,6 +95,11 @@ def await_timeout_seconds(group: GroupPlan) -> int:
     return group.startup_seconds + 600
 
 
+def pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:
+    """A leader's or worker's pod template, as a LeaderWorkerSet and the StatefulSet workload share it."""
+    return _pod_template(group, placement, leader=leader)
+
+
 def _pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:
     role = "leader" if leader else "worker"
     annotations: dict[str, str] = {}

@@ -6,7 +6,7 @@ policy pack (and the controller's upgrade hook) for objects read back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,9 @@ SLOW_LOAD_SECONDS = 60
 restarts while another still pulls its image or loads makes RecreateGroupOnPodRestart recreate the group,
 again and again (kubernetes-sigs/lws#726)."""
 
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+"""Set by the StatefulSet controller on every pod since Kubernetes 1.28 (PodIndexLabel)."""
+STATEFULSET_MINIMUM_KUBERNETES = (1, 28)
 RECREATE_AFTER_START_ANNOTATION = "leaderworkerset.sigs.k8s.io/experimental-recreate-group-after-start"
 
 
@@ -174,10 +177,24 @@ def newer_than_known(lws: Version) -> list[Finding]:
 
 
 def check_controller(
-    *, mode: str, workload: str, lws: Version, gang_scheduling: str | None, scheduler_queue: str | None, groups: int
+    *,
+    mode: str,
+    workload: str,
+    lws: Version,
+    kubernetes: Sequence[int],
+    gang_scheduling: str | None,
+    scheduler_queue: str | None,
+    groups: int,
 ) -> list[tuple[str, Finding]]:
     """The controller settings that cannot work together, keyed by the cluster key they concern."""
     findings: list[tuple[str, Finding]] = [("cluster.lws.version", f) for f in newer_than_known(lws)]
+    if workload == "statefulset" and tuple(kubernetes[:2]) < STATEFULSET_MINIMUM_KUBERNETES:
+        version = ".".join(str(p) for p in kubernetes[:2])
+        message = (
+            f"workers read LWS_WORKER_INDEX from the {POD_INDEX_LABEL} label, which Kubernetes sets from 1.28; "
+            f"the cluster runs {version}"
+        )
+        findings.append(("cluster.kubernetesVersion", Finding("versions", message)))
     if mode == "none" and workload == "leaderworkerset" and groups:
         findings.append(
             (
@@ -232,6 +249,25 @@ def check_statefulset_request(request: LwsRequest) -> list[tuple[str, Finding]]:
     ]
 
 
+def check_statefulset_group(group_size: int, autoscaled: bool) -> list[tuple[str, Finding]]:
+    """What plain StatefulSets cannot do for this group, keyed by the config key that asks for it."""
+    findings = []
+    if autoscaled and group_size > 1:
+        findings.append(
+            (
+                "serving.autoscaling",
+                Finding(
+                    "versions",
+                    f"an HPA scales one StatefulSet, but each of these groups is a leader pod and a worker "
+                    f"StatefulSet of {group_size - 1} pod(s): scaling the leaders would leave groups without "
+                    "workers; autoscaling whole groups needs a LeaderWorkerSet (cluster.lws.workload "
+                    "leaderworkerset)",
+                ),
+            )
+        )
+    return findings
+
+
 # ---- from the stack config ---------------------------------------------------------------------
 
 
@@ -251,7 +287,9 @@ def plan_for_release(
     """One group's LWS fields on the cluster's release; the StatefulSet workload takes none of them."""
     request = request_of(serving)
     if cluster.lws.workload == "statefulset":
-        return LwsOptions(restart_policy="None"), check_statefulset_request(request)
+        findings = check_statefulset_request(request)
+        findings += check_statefulset_group(parallelism.group_size, serving.autoscaling is not None)
+        return LwsOptions(restart_policy="None"), findings
     return plan_lws_options(request, cluster.lws.release, group_size=parallelism.group_size, load_seconds=load_seconds)
 
 
@@ -261,6 +299,7 @@ def stack_findings(config: StackConfig) -> list[tuple[str, Finding]]:
         mode=lws.mode.value,
         workload=lws.workload,
         lws=lws.release,
+        kubernetes=config.cluster.kubernetes_version_tuple,
         gang_scheduling=lws.gang_scheduling,
         scheduler_queue=config.cluster.scheduler_queue,
         groups=len(config.models),
