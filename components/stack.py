@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 from components.inference_group import Autoscaling, InferenceGroup, InferenceGroupArgs
 from components.lws_controller import ExternalWebhookArgs, LwsController, LwsControllerArgs
 from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
+from components.statefulset_group import StatefulSetGroup
 from config.model import Cluster, ExternalWebhook, StackConfig
 from config.model import LwsController as LwsControllerConfig
 from plan.group import StackPlan
@@ -26,7 +27,7 @@ from plan.manifests import ControllerOptions, NfsVolume, OssVolume, Placement
 class Deployed:
     controller: LwsController
     storage: ModelStorage
-    groups: dict[str, InferenceGroup]
+    groups: dict[str, InferenceGroup | StatefulSetGroup]
     manifests: k8s.yaml.v2.ConfigGroup | None = None
 
 
@@ -102,7 +103,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
     storage = ModelStorage("models", storage_args(cluster, secrets, render), pulumi.ResourceOptions.merge(
         opts, pulumi.ResourceOptions(depends_on=[namespace])))  # fmt: skip
     by_name = {d.name: d for d in config.models}
-    groups: dict[str, InferenceGroup] = {}
+    groups: dict[str, InferenceGroup | StatefulSetGroup] = {}
     for group in plan.groups:
         scaling = by_name[group.name].serving.autoscaling
         placement = Placement(
@@ -117,7 +118,8 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
             multus_networks=cluster.rdma.multus_networks if cluster.rdma else None,
             hf_token_secret=storage.hf_token_secret,
         )
-        workload = InferenceGroup(
+        component = StatefulSetGroup if lws.workload == "statefulset" else InferenceGroup
+        workload = component(
             group.name,
             InferenceGroupArgs(
                 group,

@@ -1,0 +1,70 @@
+"""One model served by plain StatefulSets (no LWS controller): leader StatefulSet, a worker StatefulSet per
+group, the headless Service of their DNS names, the leader Service, NetworkPolicy and, for one-pod groups, an HPA.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import PACKAGE
+from components.inference_group import InferenceGroupArgs
+from plan.manifests import Manifest, autoscaler, leader_service, network_policy, plan_summary, service_url
+from plan.statefulset import (
+    autoscaler_target,
+    headless_service,
+    leader_stateful_set,
+    worker_stateful_sets,
+)
+
+
+class StatefulSetGroup(pulumi.ComponentResource):
+    """Outputs: `url` (the leader Service inside the cluster) and `plan` (the derived numbers), as InferenceGroup."""
+
+    url: pulumi.Output[str]
+    plan: pulumi.Output[dict[str, object]]
+
+    def __init__(self, name: str, args: InferenceGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:workload:StatefulSetGroup", name, None, opts)
+        group, namespace = args.plan, args.placement.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        dns = headless_service(group, namespace)
+        k8s.core.v1.Service(f"{name}-pods", metadata=dns["metadata"], spec=dns["spec"], opts=child)
+        # Leader and workers are created together and awaited together: a leader waits for its workers
+        # before it is Ready, so awaiting it first would never end. The workers' init container holds them
+        # until the leader's DNS name resolves.
+        leader = self._stateful_set(f"{name}-leader-set", leader_stateful_set(group, args.placement), child)
+        for index, workers in enumerate(worker_stateful_sets(group, args.placement)):
+            self._stateful_set(f"{name}-workers-{index}", workers, child)
+        service = leader_service(group, namespace)
+        svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
+        policy = network_policy(group, namespace, args.allowed_namespaces)
+        k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
+        if args.autoscaling:  # one-pod groups only (the plan refuses the others)
+            scaling = args.autoscaling
+            hpa = autoscaler(
+                group, namespace, scaling.min_replicas, scaling.max_replicas, scaling.target_cpu_utilization
+            )
+            hpa["spec"]["scaleTargetRef"] = autoscaler_target(group)
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-autoscaler",
+                metadata=hpa["metadata"],
+                spec=hpa["spec"],
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[leader])),
+            )
+        url = service_url(group, namespace)
+        self.url = svc.id.apply(lambda _: url)
+        self.plan = pulumi.Output.from_input(plan_summary(group))
+        self.register_outputs({"url": self.url, "plan": self.plan})
+
+    @staticmethod
+    def _stateful_set(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> k8s.apps.v1.StatefulSet:
+        timeout = f"{manifest['metadata']['annotations']['pulumi.com/timeoutSeconds']}s"
+        return k8s.apps.v1.StatefulSet(
+            name,
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+            ),
+        )
