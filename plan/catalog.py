@@ -84,6 +84,9 @@ class LwsFeature(StrEnum):
 # The LWS releases this project knows, oldest first; the CCE add-on runs 0.6.1, ACK's catalog the latest.
 LWS_RELEASES: tuple[Version, ...] = tuple(Version(v) for v in ("0.6.1", "0.7.0", "0.8.0", "0.9.0", "0.10.0"))
 DEFAULT_LWS_VERSION = "0.10.0"
+# Releases whose chart and controller tools/build.sh and tools/build-cluster.sh build from the module
+# sigs.k8s.io/lws at the tag (tools/lws/<release>/go.mod); the module proxy refuses the zip of v0.10.0.
+LWS_BUILT_HERE = ("0.6.1", "0.7.0", "0.8.0", "0.9.0")
 
 # First LWS release with each feature. Read from the API types and the chart of sigs.k8s.io/lws at each tag
 # (api/leaderworkerset/v1/leaderworkerset_types.go, charts/lws/) and the kubernetes-sigs/lws release notes:

@@ -13,7 +13,15 @@ from typing import Any
 from packaging.version import Version
 
 from config.model import Cluster, Serving, StackConfig
-from plan.catalog import LWS_FEATURE_SINCE, LWS_RELEASES, LwsFeature, lws_supports, release
+from plan.catalog import (
+    LWS_BUILT_HERE,
+    LWS_FEATURE_SINCE,
+    LWS_KUBERNETES_RANGE,
+    LWS_RELEASES,
+    LwsFeature,
+    lws_supports,
+    release,
+)
 from plan.rules import Finding
 from plan.sizing import Parallelism
 
@@ -304,3 +312,43 @@ def stack_findings(config: StackConfig) -> list[tuple[str, Finding]]:
         scheduler_queue=config.cluster.scheduler_queue,
         groups=len(config.models),
     )
+
+
+# ---- the README's table ------------------------------------------------------------------------
+
+FEATURE_USE: dict[LwsFeature, str] = {
+    LwsFeature.STARTUP_POLICY: "`serving.startupPolicy` (LeaderCreated; LeaderReady refused for multi-pod groups)",
+    LwsFeature.SUBDOMAIN_POLICY: "`serving.subdomainPolicy`",
+    LwsFeature.ROLLOUT_MAX_SURGE: "`serving.rolloutMaxSurge`",
+    LwsFeature.ROLLOUT_PARTITION: "`serving.rolloutPartition`",
+    LwsFeature.GANG_SCHEDULING: "`cluster.lws.gangScheduling: volcano` + `cluster.schedulerQueue`",
+    LwsFeature.RECREATE_AFTER_START_ANNOTATION: "set on slow-loading groups on 0.8",
+    LwsFeature.VOLUME_CLAIM_TEMPLATES: "hand-written LeaderWorkerSets (`check_lws_spec`)",
+    LwsFeature.CHART_CRDS_DIR: "the offline procedure across 0.8 (lws#880)",
+    LwsFeature.RECREATE_GROUP_AFTER_START: "default restart policy of slow-loading multi-pod groups",
+    LwsFeature.DISAGGREGATED_SET: "the offline procedure below 0.9",
+}
+
+
+def release_table() -> str:
+    """Markdown: which release has what, and where the stack uses it (README, "LWS releases")."""
+    releases = [str(r) for r in LWS_RELEASES]
+    lines = [
+        "| feature | " + " | ".join(releases) + " | used by |",
+        "|---|" + "---|" * len(releases) + "---|",
+    ]
+    for feature, use in FEATURE_USE.items():
+        marks = ["yes" if lws_supports(r, feature) else "" for r in LWS_RELEASES]
+        lines.append(f"| {feature.value} | " + " | ".join(marks) + f" | {use} |")
+    ranges = []
+    for r in LWS_RELEASES:
+        known = LWS_KUBERNETES_RANGE[(r.major, r.minor)]
+        ranges.append(f"{known.minimum[0]}.{known.minimum[1]} to {known.maximum[0]}.{known.maximum[1]}")
+    lines.append("| Kubernetes | " + " | ".join(ranges) + " | `cluster.kubernetesVersion` is checked |")
+    built = ["yes" if str(r) in LWS_BUILT_HERE else "" for r in LWS_RELEASES]
+    lines.append(
+        "| chart and controller built from the module (`tools/lws/<release>`) | "
+        + " | ".join(built)
+        + " | local charts, the local cluster |"
+    )
+    return "\n".join(lines)

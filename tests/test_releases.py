@@ -9,7 +9,15 @@ import pytest
 import yaml
 
 from config.load import parse
-from plan.catalog import DEFAULT_LWS_VERSION, LWS_RELEASES, LwsFeature, lws_supports, parse_version, release
+from plan.catalog import (
+    DEFAULT_LWS_VERSION,
+    LWS_BUILT_HERE,
+    LWS_RELEASES,
+    LwsFeature,
+    lws_supports,
+    parse_version,
+    release,
+)
 from plan.group import GroupPlan, PlanError, Problem, plan_stack
 from plan.manifests import ControllerOptions, Placement, controller_pod_fields, controller_values, leader_worker_set
 from plan.releases import RECREATE_AFTER_START_ANNOTATION, check_lws_spec, first_release
@@ -228,3 +236,15 @@ def test_stack_files_pin_a_release_with_a_local_chart() -> None:
         lws = yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text())["config"]["lws-inference:cluster"]["lws"]
         assert lws["chart"] == f".tools/charts/lws-{lws['version']}"
         assert (ROOT / "tools" / "lws" / lws["version"] / "go.mod").is_file()
+
+
+def test_readme_release_table_is_generated_from_the_catalog() -> None:
+    readme = (ROOT / "README.md").read_text()
+    begin, end = "<!-- lws-releases:begin -->\n", "\n<!-- lws-releases:end -->"
+    assert readme[readme.index(begin) + len(begin) : readme.index(end)] == release_table()
+
+
+def test_the_releases_built_here_are_the_tools_lws_modules() -> None:
+    assert sorted(p.parent.name for p in (ROOT / "tools" / "lws").glob("*/go.mod")) == sorted(LWS_BUILT_HERE)
+    for version in LWS_BUILT_HERE:
+        assert f"sigs.k8s.io/lws v{version}" in (ROOT / "tools" / "lws" / version / "go.mod").read_text()
