@@ -20,7 +20,7 @@ from plan.catalog import (
 )
 from plan.group import GroupPlan, PlanError, Problem, plan_stack
 from plan.manifests import ControllerOptions, Placement, controller_pod_fields, controller_values, leader_worker_set
-from plan.releases import RECREATE_AFTER_START_ANNOTATION, check_lws_spec, first_release
+from plan.releases import RECREATE_AFTER_START_ANNOTATION, check_lws_spec, first_release, release_table
 from plan.rules import check_controller_upgrade
 from tests.factories import cce_llama405b, set_path, tiny_model
 
