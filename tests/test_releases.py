@@ -248,3 +248,19 @@ def test_the_releases_built_here_are_the_tools_lws_modules() -> None:
     assert sorted(p.parent.name for p in (ROOT / "tools" / "lws").glob("*/go.mod")) == sorted(LWS_BUILT_HERE)
     for version in LWS_BUILT_HERE:
         assert f"sigs.k8s.io/lws v{version}" in (ROOT / "tools" / "lws" / version / "go.mod").read_text()
+
+
+def test_the_pack_prints_the_crd_step_for_a_controller_moved_across_0_8() -> None:
+    from lws_guard.settings import Settings
+    from lws_guard.upgrade import check_no_online_upgrade
+
+    deployment = {
+        "metadata": {"name": "lws-controller-manager", "namespace": "lws-system"},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "manager", "image": "registry.k8s.io/lws/lws:v0.9.0"}]}}
+        },
+    }
+    [message] = check_no_online_upgrade(
+        "kubernetes:apps/v1:Deployment", deployment, Settings.from_config({"lwsVersion": "0.7.0"})
+    )
+    assert "changing it to 0.9.0" in message and "helm.sh/resource-policy=keep" in message
