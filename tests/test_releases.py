@@ -264,3 +264,18 @@ def test_the_pack_prints_the_crd_step_for_a_controller_moved_across_0_8() -> Non
         "kubernetes:apps/v1:Deployment", deployment, Settings.from_config({"lwsVersion": "0.7.0"})
     )
     assert "changing it to 0.9.0" in message and "helm.sh/resource-policy=keep" in message
+
+
+DATA = ROOT / "tests" / "data" / "lws_releases"
+
+
+def test_published_examples_by_release() -> None:
+    claims = yaml.safe_load((DATA / "volume-claim-templates.yaml").read_text())["spec"]
+    [refusal] = check_lws_spec(claims, "0.7.0")
+    assert (
+        refusal.message
+        == "leaderWorkerTemplate.volumeClaimTemplates needs LWS 0.8.0 or newer, but the cluster runs 0.7.0"
+    )
+    assert check_lws_spec(claims, "0.8.0") == []
+    rolled = yaml.safe_load((DATA / "rollout-strategy.yaml").read_text())["spec"]
+    assert all(check_lws_spec(rolled, str(r)) == [] for r in LWS_RELEASES)
