@@ -23,8 +23,8 @@ def test_up_renders_statefulsets_with_the_lws_env_and_no_controller(statefulsets
     statefulsets.pulumi("up", "--yes", "--skip-preview")
     assert statefulsets.objects("LeaderWorkerSet") == {} and statefulsets.objects("Deployment") == {}
     sets = statefulsets.objects("StatefulSet")
-    # llama: 2 groups of 2 pods (a leader set of 2, a worker set per group); qwen3: 1 group of 1 pod.
-    assert set(sets) == {"llama-3-1-405b", "llama-3-1-405b-0", "llama-3-1-405b-1", "qwen3-32b"}
+    # llama: 2 groups of 2 pods (a leader set of 2, a worker set per group); qwen3: 1 group of 2 pods.
+    assert set(sets) == {"llama-3-1-405b", "llama-3-1-405b-0", "llama-3-1-405b-1", "qwen3-32b", "qwen3-32b-0"}
     worker = sets["llama-3-1-405b-1"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in worker["env"]}
     assert env["LWS_LEADER_ADDRESS"] == "llama-3-1-405b-1.llama-3-1-405b.inference"
