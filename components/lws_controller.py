@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import PACKAGE
-from plan.manifests import controller_values
+from plan.manifests import ControllerOptions, controller_pod_fields, controller_values
 from plan.rules import check_controller_upgrade
 
 VERSION_LABEL = "inference.lws.dev/lws-version"
@@ -26,6 +26,7 @@ class LwsControllerArgs:
     image_repository: str | None = None
     maintenance_window: bool = False
     external_webhook: ExternalWebhookArgs | None = None
+    options: ControllerOptions = field(default_factory=ControllerOptions)
     chart_values: dict[str, Any] = field(default_factory=dict)
     """Further chart values, e.g. enablePrometheus from cluster.monitoring."""
 
@@ -89,10 +90,21 @@ def _with_url(hook: dict[str, Any], endpoint: ExternalWebhookArgs) -> dict[str, 
     return {**hook, "clientConfig": {"url": endpoint.url + path, "caBundle": endpoint.ca_bundle}}
 
 
-def _chart_transforms(args: LwsControllerArgs) -> list[pulumi.ResourceTransform]:
-    if args.external_webhook is None:
-        return [_keep_crds]
-    return [_keep_crds, _serve_webhooks_at(args.external_webhook)]
+DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
+
+
+def _set_pod_fields(fields: dict[str, Any]) -> pulumi.ResourceTransform:
+    """Pod fields the chart has no value for (priorityClassName), set on the controller's Deployment."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != DEPLOYMENT_TYPE:
+            return None
+        spec: dict[str, Any] = args.props.get("spec") or {}  # type: ignore[assignment]
+        template: dict[str, Any] = dict(spec.get("template") or {})
+        template["spec"] = {**(template.get("spec") or {}), **fields}
+        return pulumi.ResourceTransformResult({**args.props, "spec": {**spec, "template": template}}, args.opts)
+
+    return transform
 
 
 class LwsController(pulumi.ComponentResource):
@@ -127,12 +139,13 @@ class LwsController(pulumi.ComponentResource):
             chart=args.chart,
             version=None if local else version,
             namespace=args.namespace,
-            values={**controller_values(version, args.image_repository), **args.chart_values},
+            values={**controller_values(version, args.image_repository, args.options), **args.chart_values},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[namespace],
                 transforms=[_keep_crds]
-                + ([_serve_webhooks_at(args.external_webhook)] if args.external_webhook else []),
+                + ([_serve_webhooks_at(args.external_webhook)] if args.external_webhook else [])
+                + ([_set_pod_fields(pod_fields)] if (pod_fields := controller_pod_fields(args.options)) else []),
             ),
         )
         self.ready = chart.resources.apply(lambda resources: [namespace, *(resources or [])])

@@ -17,10 +17,12 @@ from components.inference_group import InferenceGroup, InferenceGroupArgs
 from components.lws_controller import ExternalWebhookArgs, LwsController, LwsControllerArgs
 from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
 from components.operations import ModelOperations, controller_chart_values, operations_args, reaching_namespaces
+from components.statefulset_group import StatefulSetGroup
 from config.model import Cluster, ExternalWebhook, StackConfig
+from config.model import LwsController as LwsControllerConfig
 from plan.catalog import parse_version
 from plan.group import GroupPlan, StackPlan
-from plan.manifests import NfsVolume, OssVolume, Placement
+from plan.manifests import ControllerOptions, NfsVolume, OssVolume, Placement
 from plan.safety import size_change_notice, size_is_immutable
 
 
@@ -28,7 +30,7 @@ from plan.safety import size_change_notice, size_is_immutable
 class Deployed:
     controller: LwsController
     storage: ModelStorage
-    groups: dict[str, InferenceGroup]
+    groups: dict[str, InferenceGroup | StatefulSetGroup]
     manifests: k8s.yaml.v2.ConfigGroup | None = None
     operations: dict[str, ModelOperations] = field(default_factory=dict)
 
@@ -49,6 +51,18 @@ def external_webhook(webhook: ExternalWebhook | None) -> ExternalWebhookArgs | N
     except OSError as error:
         raise pulumi.RunError(f"cluster.lws.webhook.caFile: cannot read {webhook.ca_file}: {error.strerror}") from None
     return ExternalWebhookArgs(webhook.url.rstrip("/"), base64.b64encode(ca_pem).decode())
+
+
+def controller_options(lws: LwsControllerConfig) -> ControllerOptions:
+    return ControllerOptions(
+        gang_scheduling=lws.gang_scheduling,
+        cert_manager=lws.cert_manager,
+        prometheus=lws.prometheus,
+        priority_class_name=lws.priority_class_name,
+        node_selector=lws.node_selector,
+        tolerations=[t.model_dump(exclude_none=True) for t in lws.tolerations],
+        resources={str(kind): amounts for kind, amounts in lws.resources.items()},
+    )
 
 
 def storage_args(cluster: Cluster, secrets: dict[str, Any], render: bool) -> ModelStorageArgs:
@@ -89,7 +103,8 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
     controller = LwsController(
         "lws",
         LwsControllerArgs(lws.mode.value, lws.version, lws.chart, lws.namespace, lws.image_repository,
-                          lws.maintenance_window, external_webhook(lws.webhook), controller_chart_values(cluster)),
+                          lws.maintenance_window, external_webhook(lws.webhook), controller_options(lws),
+                          controller_chart_values(cluster)),
         opts,
     )  # fmt: skip
     namespace = k8s.core.v1.Namespace(
@@ -101,7 +116,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
     storage = ModelStorage("models", storage_args(cluster, secrets, render), pulumi.ResourceOptions.merge(
         opts, pulumi.ResourceOptions(depends_on=[namespace])))  # fmt: skip
     by_name = {d.name: d for d in config.models}
-    groups: dict[str, InferenceGroup] = {}
+    groups: dict[str, InferenceGroup | StatefulSetGroup] = {}
     operations: dict[str, ModelOperations] = {}
     for group in plan.groups:
         placement = Placement(
@@ -117,7 +132,8 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
             hf_token_secret=storage.hf_token_secret,
             api_key_secret=storage.api_key_secret,
         )
-        workload = InferenceGroup(
+        component = StatefulSetGroup if lws.workload == "statefulset" else InferenceGroup
+        workload = component(
             group.name,
             InferenceGroupArgs(
                 group,
@@ -136,7 +152,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
         operations[group.name] = ModelOperations(
             f"{group.name}-operations",
             operations_args(cluster, by_name[group.name], group, len(plan.groups)),
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[workload.workload])),
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[workload])),
         )
     return Deployed(controller, storage, groups, _manifests(config.manifests, controller, opts), operations)
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -99,7 +100,7 @@ class LwsController(Model):
     """install: this stack installs the Helm chart. managed: a cloud add-on owns it (CCE, ACK catalog);
     nothing is installed and `version` declares what runs. none: the cluster has no controller."""
     version: Annotated[str, Field(pattern=VERSION)] = DEFAULT_LWS_VERSION
-    """Chart and controller release, e.g. 0.7.0. Changing it on an installed controller is refused
+    """Chart and controller release, 0.6.1 to 0.10.0. Changing it on an installed controller is refused
     unless `maintenanceWindow` is true (LWS has no online upgrade)."""
     chart: str = "oci://registry.k8s.io/lws/charts/lws"
     """Chart reference: an OCI reference or a local path (air-gapped clusters, render mode)."""
@@ -112,12 +113,40 @@ class LwsController(Model):
     webhook: ExternalWebhook | None = None
     """Install mode, for a controller that runs outside the cluster (the local cluster of scripts/cluster.sh):
     the chart's admission webhooks call this endpoint instead of the chart's Service."""
+    workload: Literal["leaderworkerset", "statefulset"] = "leaderworkerset"
+    """What runs a group: a LeaderWorkerSet, or (mode none, where no controller may be installed) a leader
+    StatefulSet and worker StatefulSets with the same LWS_* environment."""
+    gang_scheduling: Literal["volcano"] | None = None
+    """Install mode, LWS >= 0.7: the controller creates one Volcano PodGroup per group (all pods or none);
+    the queue is cluster.schedulerQueue."""
+    cert_manager: bool = False
+    """Install mode: webhook and metrics certificates from cert-manager instead of the controller's own."""
+    prometheus: bool = False
+    """Install mode: a ServiceMonitor for the controller's metrics (needs the Prometheus Operator CRDs)."""
+    priority_class_name: str | None = None
+    """Install mode: PriorityClass of the controller pod, e.g. system-cluster-critical."""
+    node_selector: dict[str, str] = {}
+    """Install mode: node labels the controller pod selects."""
+    tolerations: list[Toleration] = []
+    """Install mode: tolerations of the controller pod."""
+    resources: dict[Literal["requests", "limits"], dict[str, str]] = {}
+    """Install mode: the controller's resources, e.g. {requests: {cpu: "1", memory: 1Gi}} (the chart's default)."""
+
+    @model_validator(mode="after")
+    def _workload_fits_mode(self) -> LwsController:
+        if self.workload == "statefulset" and self.mode is not LwsMode.NONE:
+            raise ValueError("workload statefulset is for clusters without a controller: set mode none")
+        return self
 
     @property
     def version_tuple(self) -> tuple[int, ...]:
         parsed = parse_version(self.version)
         assert parsed is not None  # guaranteed by the pattern
         return parsed
+
+    @property
+    def release(self) -> Version:
+        return Version(self.version)
 
 
 class Gpu(Model):
@@ -574,6 +603,12 @@ class Serving(Model):
     """Default: RecreateGroupAfterStart where the LWS version has it, else RecreateGroupOnPodRestart."""
     rollout_partition: Annotated[int, Field(ge=0)] | None = None
     """Rolling update partition (LWS >= 0.7)."""
+    rollout_max_surge: Annotated[int, Field(ge=0)] | None = None
+    """Extra groups a rolling update may create above replicas (LWS maxSurge)."""
+    startup_policy: Literal["LeaderCreated", "LeaderReady"] | None = None
+    """When the workers are created: with the leader pod (LeaderCreated, the default), or once it is Ready."""
+    subdomain_policy: Literal["Shared", "UniquePerReplica"] | None = None
+    """Headless Service per LeaderWorkerSet (Shared, the controller's default) or per group."""
 
     @model_validator(mode="after")
     def _engine_fraction(self) -> Serving:

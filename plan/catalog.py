@@ -6,8 +6,11 @@ GPU memory, so a product missing here is never a dead end.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from packaging.version import InvalidVersion, Version
 
 
 class Engine(StrEnum):
@@ -65,17 +68,49 @@ GPU_MEMORY_MIB: dict[str, int] = {
 
 class LwsFeature(StrEnum):
     WORKER_INDEX_ENV = "the LWS_WORKER_INDEX variable"
+    STARTUP_POLICY = "spec.startupPolicy"
+    SUBDOMAIN_POLICY = "spec.networkConfig.subdomainPolicy"
+    ROLLOUT_MAX_SURGE = "rolloutStrategy.rollingUpdateConfiguration.maxSurge"
     ROLLOUT_PARTITION = "rolloutStrategy.rollingUpdateConfiguration.partition"
     MUTABLE_SIZE = "changing leaderWorkerTemplate.size in place"
+    GANG_SCHEDULING = "gang scheduling through Volcano (chart value gangSchedulingManagement)"
+    RECREATE_AFTER_START_ANNOTATION = "annotation leaderworkerset.sigs.k8s.io/experimental-recreate-group-after-start"
+    VOLUME_CLAIM_TEMPLATES = "leaderWorkerTemplate.volumeClaimTemplates"
+    CHART_CRDS_DIR = "the chart's CRDs in crds/ (outside the Helm release)"
     RECREATE_GROUP_AFTER_START = "restartPolicy RecreateGroupAfterStart"
+    DISAGGREGATED_SET = "the DisaggregatedSet API"
 
 
-# First LWS release with each feature (kubernetes-sigs/lws release notes).
-LWS_FEATURE_SINCE: dict[LwsFeature, tuple[int, int, int]] = {
-    LwsFeature.WORKER_INDEX_ENV: (0, 6, 0),
-    LwsFeature.ROLLOUT_PARTITION: (0, 7, 0),
-    LwsFeature.MUTABLE_SIZE: (0, 7, 0),
-    LwsFeature.RECREATE_GROUP_AFTER_START: (0, 9, 0),
+# The LWS releases this project knows, oldest first; the CCE add-on runs 0.6.1, ACK's catalog the latest.
+LWS_RELEASES: tuple[Version, ...] = tuple(Version(v) for v in ("0.6.1", "0.7.0", "0.8.0", "0.9.0", "0.10.0"))
+DEFAULT_LWS_VERSION = "0.10.0"
+# Releases whose chart and controller tools/build.sh and tools/build-cluster.sh build from the module
+# sigs.k8s.io/lws at the tag (tools/lws/<release>/go.mod); the module proxy refuses the zip of v0.10.0.
+LWS_BUILT_HERE = ("0.6.1", "0.7.0", "0.8.0", "0.9.0")
+
+# First LWS release with each feature. Read from the API types and the chart of sigs.k8s.io/lws at each tag
+# (api/leaderworkerset/v1/leaderworkerset_types.go, charts/lws/) and the kubernetes-sigs/lws release notes:
+# - startupPolicy, networkConfig.subdomainPolicy, maxSurge and the LWS_* env are in v0.6.1's types already.
+# - partition: v0.7.0 (RollingUpdateConfiguration.Partition); gangSchedulingManagement: v0.7.0's values.yaml
+#   (Volcano PodGroups, pkg/schedulerprovider/volcano_provider.go).
+# - v0.8.0: volumeClaimTemplates and PersistentVolumeClaimRetentionPolicy; the experimental annotation
+#   leaderworkerset.sigs.k8s.io/experimental-recreate-group-after-start; the chart's CRDs moved from
+#   templates/crds/ to crds/ (kubernetes-sigs/lws#880: a `helm upgrade` from 0.7 deletes the CRD).
+# - v0.9.0: restartPolicy RecreateGroupAfterStart as an enum value (lws#726: groups stuck recreating while
+#   an image pulls) and the DisaggregatedSet API (api/disaggregatedset, chart value enableDisaggregatedSet).
+LWS_FEATURE_SINCE: dict[LwsFeature, Version] = {
+    LwsFeature.WORKER_INDEX_ENV: Version("0.6.0"),
+    LwsFeature.STARTUP_POLICY: Version("0.6.0"),
+    LwsFeature.SUBDOMAIN_POLICY: Version("0.6.0"),
+    LwsFeature.ROLLOUT_MAX_SURGE: Version("0.6.0"),
+    LwsFeature.ROLLOUT_PARTITION: Version("0.7.0"),
+    LwsFeature.MUTABLE_SIZE: Version("0.7.0"),
+    LwsFeature.GANG_SCHEDULING: Version("0.7.0"),
+    LwsFeature.RECREATE_AFTER_START_ANNOTATION: Version("0.8.0"),
+    LwsFeature.VOLUME_CLAIM_TEMPLATES: Version("0.8.0"),
+    LwsFeature.CHART_CRDS_DIR: Version("0.8.0"),
+    LwsFeature.RECREATE_GROUP_AFTER_START: Version("0.9.0"),
+    LwsFeature.DISAGGREGATED_SET: Version("0.9.0"),
 }
 
 
@@ -87,11 +122,12 @@ class KubernetesRange:
 
 # Kubernetes minors each LWS minor is known to work with. The floor is 1.27 (StatefulSet start
 # ordinals on by default); 0.6.x stops at 1.31 as the CCE add-on documents it; later releases reach
-# the Kubernetes minor of the client libraries they were built with.
+# the Kubernetes minor of the client libraries in their go.mod (k8s.io/api v0.33.3 in v0.7.0, v0.34.3 in
+# v0.8.0, v0.36.2 in v0.9.0, v0.36.3 in v0.10.0).
 LWS_KUBERNETES_RANGE: dict[tuple[int, int], KubernetesRange] = {
     (0, 6): KubernetesRange((1, 27), (1, 31)),
     (0, 7): KubernetesRange((1, 27), (1, 33)),
-    (0, 8): KubernetesRange((1, 27), (1, 35)),
+    (0, 8): KubernetesRange((1, 27), (1, 34)),
     (0, 9): KubernetesRange((1, 27), (1, 36)),
     (0, 10): KubernetesRange((1, 27), (1, 36)),
 }
@@ -107,13 +143,26 @@ MINIMUM_KUBERNETES = (1, 27)
 MINIMUM_LWS = (0, 6, 0)
 
 
+def release(text: str) -> Version | None:
+    """'v0.7.0' or '1.31' as a Version; None for anything that is not a plain release (main, latest, 0.7.0rc1)."""
+    try:
+        parsed = Version(text.strip())
+    except InvalidVersion:
+        return None
+    if parsed.is_prerelease or parsed.is_postrelease or parsed.local or parsed.epoch:
+        return None
+    return parsed
+
+
 def parse_version(text: str) -> tuple[int, ...] | None:
     """'v0.7.0' or '1.31' as a tuple of ints; None for anything else (main, latest, ...)."""
-    parts = text.strip().removeprefix("v").split(".")
-    if not parts or not all(p.isdigit() for p in parts):
-        return None
-    return tuple(int(p) for p in parts)
+    parsed = release(text)
+    return parsed.release if parsed else None
 
 
-def lws_supports(lws_version: tuple[int, ...], feature: LwsFeature) -> bool:
-    return tuple(lws_version[:3]) >= LWS_FEATURE_SINCE[feature]
+def lws_supports(lws_version: Sequence[int] | Version, feature: LwsFeature) -> bool:
+    return _as_version(lws_version) >= LWS_FEATURE_SINCE[feature]
+
+
+def _as_version(version: Sequence[int] | Version) -> Version:
+    return version if isinstance(version, Version) else Version(".".join(str(p) for p in version))

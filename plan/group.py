@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from config.model import Cluster, Deployment, StackConfig
-from plan import rules, safety
+from plan import releases, rules, safety
 from plan.annotations import ModelFacts, model_annotations
-from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature, lws_supports
+from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature
 from plan.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
+from plan.releases import LwsOptions
 from plan.rules import Finding
 from plan.scaling import check_autoscaling
 from plan.sizing import (
@@ -70,6 +72,8 @@ class GroupPlan:
     annotations: dict[str, str] = field(hash=False)
     shape: ModelShape | None = None
     """The model as sized (total and active parameters, experts, attention)."""
+    lws: LwsOptions = field(default_factory=LwsOptions)
+    """The LeaderWorkerSet fields the cluster's LWS release allows (plan/releases.py)."""
 
     @property
     def group_size(self) -> int:
@@ -91,6 +95,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
         for f in rules.check_versions(cluster.kubernetes_version_tuple, cluster.lws.version_tuple)
     ]
     problems += [Problem(key, message) for key, message in safety.check_stack(config)]
+    problems += [Problem(key, f.message, f.advisory) for key, f in releases.stack_findings(config)]
     gpu_bytes = gpu_memory_bytes(cluster)
     if gpu_bytes is None:
         problems.append(
@@ -289,18 +294,14 @@ def plan_group(
     )
 
     lws = cluster.lws.version_tuple
-    restart = serving.restart_policy or (
-        "RecreateGroupAfterStart"
-        if lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START)
-        else "RecreateGroupOnPodRestart"
-    )
+    sized = not any(not p.advisory for p in problems)  # else the numbers may be unbounded
+    load = weight_bytes(shape) / (cluster.storage.throughput_mib_per_second * MIB) if sized else 0.0
+    options, lws_findings = releases.plan_for_release(cluster, serving, parallelism, load)
+    problems.extend(Problem(f"{where}.{key}", f.message, f.advisory) for key, f in lws_findings)
+    restart = options.restart_policy
     # SGLang's --node-rank and vLLM's --data-parallel-start-rank come from LWS_WORKER_INDEX.
     ranked = serving.engine is Engine.SGLANG or (parallelism.data > 1 and parallelism.group_size > 1)
     used = [LwsFeature.WORKER_INDEX_ENV] if ranked else []
-    if restart == "RecreateGroupAfterStart":
-        used.append(LwsFeature.RECREATE_GROUP_AFTER_START)
-    if serving.rollout_partition is not None:
-        used.append(LwsFeature.ROLLOUT_PARTITION)
     at("serving", rules.check_lws_features(lws, used))
 
     shm = shm_floor_bytes(parallelism.gpus_per_pod, cluster.shm_base_gib, cluster.shm_per_gpu_gib)
@@ -323,7 +324,7 @@ def plan_group(
     group = _group(cluster, deployment, parallelism, memory, max_len, shm, pod_memory, restart)
     for key, finding in check_autoscaling(cluster, serving.autoscaling, group, cluster.gateway is not None):
         at(f"serving.autoscaling.{key}", [finding])
-    return group, problems
+    return dataclasses.replace(group, lws=options), problems
 
 
 def _as_given(deployment: Deployment, gpus_per_node: int, layout: RankLayout) -> Parallelism:
@@ -405,12 +406,7 @@ def _group(
         dp_attention=parallelism.dp_attention,
     )
     shape = model_shape(deployment)
-    startup = startup_budget_seconds(
-        weight_bytes(shape),
-        cluster.storage.throughput_mib_per_second * MIB,
-        serving.engine,
-        parallelism.group_size,
-    )
+    startup = startup_seconds(cluster, deployment, parallelism)
     return GroupPlan(
         name=deployment.name,
         engine=serving.engine,
@@ -432,6 +428,15 @@ def _group(
         port=serving.port,
         annotations=model_annotations(ModelFacts(shape, max_len, serving.kv_cache_sequences)),
         shape=shape,
+    )
+
+
+def startup_seconds(cluster: Cluster, deployment: Deployment, parallelism: Parallelism) -> int:
+    return startup_budget_seconds(
+        weight_bytes(model_shape(deployment)),
+        cluster.storage.throughput_mib_per_second * MIB,
+        deployment.serving.engine,
+        parallelism.group_size,
     )
 
 

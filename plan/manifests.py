@@ -16,6 +16,7 @@ from typing import Any
 from plan.annotations import GPU_PRODUCT_LABEL, GPU_RESOURCE, MODEL_VOLUME, SHM_VOLUME
 from plan.catalog import Engine
 from plan.group import GroupPlan
+from plan.releases import lws_spec_fields
 from plan.units import gi_quantity, gib
 
 Manifest = dict[str, Any]
@@ -81,18 +82,11 @@ def leader_worker_set(group: GroupPlan, placement: Placement) -> Manifest:
         template["leaderTemplate"] = _pod_template(group, placement, leader=True)
     else:
         template["workerTemplate"] = _pod_template(group, placement, leader=True)
-    spec: Manifest = {
-        "replicas": group.replicas,
-        # Workers are created with the leader: vLLM's leader waits for them to join Ray before it
-        # is ready, so waiting for a ready leader would deadlock.
-        "startupPolicy": "LeaderCreated",
-        "leaderWorkerTemplate": template,
-    }
-    if group.rollout_partition is not None:
-        spec["rolloutStrategy"] = {
-            "type": "RollingUpdate",
-            "rollingUpdateConfiguration": {"partition": group.rollout_partition},
-        }
+    # startupPolicy, networkConfig and rolloutStrategy as the cluster's LWS release allows (plan/releases.py).
+    spec: Manifest = {"replicas": group.replicas, **lws_spec_fields(group.lws), "leaderWorkerTemplate": template}
+    annotations |= dict(group.lws.annotations)
+    if placement.scheduler_queue:
+        annotations[VOLCANO_QUEUE_ANNOTATION] = placement.scheduler_queue  # the controller's PodGroup queue
     return {
         "apiVersion": LWS_API_VERSION,
         "kind": "LeaderWorkerSet",
@@ -109,6 +103,11 @@ def leader_worker_set(group: GroupPlan, placement: Placement) -> Manifest:
 def await_timeout_seconds(group: GroupPlan) -> int:
     """How long `pulumi up` waits for Available: the startup budget plus image pulls and scheduling."""
     return group.startup_seconds + 600
+
+
+def pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:
+    """A leader's or worker's pod template, as a LeaderWorkerSet and the StatefulSet workload share it."""
+    return _pod_template(group, placement, leader=leader)
 
 
 def _pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:
@@ -315,13 +314,29 @@ def model_summary(group: GroupPlan) -> dict[str, Any]:
 LWS_IMAGE_REPOSITORY = "registry.k8s.io/lws/lws"
 
 
-def controller_values(version: str, image_repository: str | None) -> Manifest:
-    """Chart values that pin the controller image to the chart's release.
+@dataclass(frozen=True)
+class ControllerOptions:
+    """What a cluster sets on the controller besides its release (config cluster.lws.*)."""
+
+    gang_scheduling: str | None = None
+    cert_manager: bool = False
+    prometheus: bool = False
+    priority_class_name: str | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, str]] = ()
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def controller_values(
+    version: str, image_repository: str | None, options: ControllerOptions = ControllerOptions()
+) -> Manifest:
+    """Chart values that pin the controller image to the chart's release, plus the cluster's options.
 
     The chart defaults to tag `main` with pull policy Always: every node restart would run whatever
-    main is that day, which is an online upgrade nobody asked for.
+    main is that day, which is an online upgrade nobody asked for. The keys are those of charts/lws/values.yaml
+    in sigs.k8s.io/lws v0.6.1 to v0.9.0 (gangSchedulingManagement since v0.7.0).
     """
-    return {
+    values: Manifest = {
         "image": {
             "manager": {
                 "repository": image_repository or LWS_IMAGE_REPOSITORY,
@@ -330,6 +345,24 @@ def controller_values(version: str, image_repository: str | None) -> Manifest:
             }
         }
     }
+    if options.cert_manager:
+        values["enableCertManager"] = True
+    if options.prometheus:
+        values["enablePrometheus"] = True
+    if options.gang_scheduling:
+        values["gangSchedulingManagement"] = {"schedulerProvider": options.gang_scheduling}
+    if options.node_selector:
+        values["nodeSelector"] = dict(options.node_selector)
+    if options.tolerations:
+        values["tolerations"] = [dict(t) for t in options.tolerations]
+    if options.resources:
+        values["resources"] = {k: dict(v) for k, v in options.resources.items()}
+    return values
+
+
+def controller_pod_fields(options: ControllerOptions) -> Manifest:
+    """Pod fields the chart has no value for (no release up to 0.9.0 templates priorityClassName)."""
+    return {"priorityClassName": options.priority_class_name} if options.priority_class_name else {}
 
 
 # ---- model storage -----------------------------------------------------------------------------

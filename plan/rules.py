@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from plan.catalog import (
+    LWS_FEATURE_SINCE,
     LWS_KUBERNETES_RANGE,
     MINIMUM_KUBERNETES,
     MINIMUM_LWS,
@@ -22,6 +23,7 @@ from plan.commands import planned_flags_in, unexpanded_lws_references
 from plan.images import parse_image
 from plan.sizing import MemoryEstimate
 from plan.units import fmt_gib
+from plan.upgrades import offline_procedure
 
 
 @dataclass(frozen=True)
@@ -394,8 +396,9 @@ def check_versions(kubernetes: Sequence[int], lws: Sequence[int]) -> list[Findin
 
 
 def check_lws_features(lws: Sequence[int], used: Iterable[LwsFeature]) -> list[Finding]:
+    version = ".".join(str(p) for p in lws)
     return [
-        Finding("versions", f"{feature.value} needs a newer LWS than {_v(lws)}")
+        Finding("versions", f"{feature.value} needs LWS {LWS_FEATURE_SINCE[feature]} or newer, not {version}")
         for feature in used
         if not lws_supports(tuple(lws), feature)
     ]
@@ -446,10 +449,8 @@ def check_controller_upgrade(
         Finding(
             "no-online-upgrade",
             f"the LWS controller runs {old_version}; changing it to {new_version} is an online upgrade, which "
-            "LWS does not support. Offline procedure: delete the LeaderWorkerSets (set models to [] and run "
-            "`pulumi up`), uninstall the controller (set cluster.lws.mode to none and run `pulumi up`; the CRD "
-            "is kept), then install the new version. To let one run do all of it, declare the window: "
-            "`pulumi config set --path cluster.lws.maintenanceWindow true`",
+            f"LWS does not support. Offline procedure: {offline_procedure(old_version, new_version)}. To let one "
+            "run do all of it, declare the window: `pulumi config set --path cluster.lws.maintenanceWindow true`",
         )
     ]
 

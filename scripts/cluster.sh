@@ -18,6 +18,7 @@
 #                          provides them (a stack with cluster.lws.mode managed);
 #                          controller: only the controller and its certificate (a stack that installs the
 #                          chart itself and rewrites the chart's webhooks to the URL); none: no LWS
+#   LWS_VERSION=0.9.0      the LWS controller release (tools/lws/<release>; built by tools/build-cluster.sh)
 #   LWS_WEBHOOK_PORT=9443  where the controller serves its webhooks (127.0.0.1)
 #   CLUSTER_NAME=inference-lws
 set -euo pipefail
@@ -28,6 +29,7 @@ STATE="$ROOT/.tools/cluster"
 NAME=${CLUSTER_NAME:-inference-lws}
 NODES=${NODES:-4}
 LWS=${LWS:-full}
+LWS_VERSION=${LWS_VERSION:-0.9.0}
 WEBHOOK_PORT=${LWS_WEBHOOK_PORT:-9443}
 HEALTH_PORT=$((WEBHOOK_PORT - 3))
 KUBECONFIG_PATH="$STATE/kubeconfig"
@@ -48,8 +50,8 @@ die() { log "$*"; exit 1; }
 kubectl() { command "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 lws_dir() {
-	(cd "$ROOT/tools/lws" && go mod download sigs.k8s.io/lws)
-	go list -C "$ROOT/tools/lws" -m -f '{{.Dir}}' sigs.k8s.io/lws
+	(cd "$ROOT/tools/lws/$LWS_VERSION" && go mod download sigs.k8s.io/lws)
+	go list -C "$ROOT/tools/lws/$LWS_VERSION" -m -f '{{.Dir}}' sigs.k8s.io/lws
 }
 
 write_kwokctl_config() {
@@ -194,7 +196,7 @@ EOF
 			wait $child || true
 			echo "[cluster] lws-manager exited; restarting in 3s" >&2
 			sleep 3 & child=$!; wait $child
-		done' "$BIN/lws-manager" "$LWS_RUN/config.yaml" "$BIN/kubectl" >>"$LWS_RUN/lws-manager.log" 2>&1 </dev/null &
+		done' "$BIN/lws-manager-$LWS_VERSION" "$LWS_RUN/config.yaml" "$BIN/kubectl" >>"$LWS_RUN/lws-manager.log" 2>&1 </dev/null &
 	echo $! >"$LWS_RUN/pid"
 }
 
@@ -212,7 +214,7 @@ install_lws_resources() {
 	local dir
 	dir=$(lws_dir)
 	# Server-side: the CRD is larger than the last-applied annotation allows.
-	kubectl apply --server-side --force-conflicts -f "$dir/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml" >/dev/null
+	kubectl apply --server-side --force-conflicts -f "$dir/config/crd/bases/" >/dev/null
 	# Not `kubectl wait`: it fails outright while the new CRD has no status.conditions yet.
 	wait_for "the LeaderWorkerSet CRD to be Established" 60 \
 		"kubectl get crd leaderworkersets.leaderworkerset.x-k8s.io -o jsonpath='{.status.conditions[?(@.type==\"Established\")].status}' | grep -qx True"
@@ -246,6 +248,8 @@ cmd_up() {
 	local total=$SECONDS start
 	[[ "$NODES" =~ ^[1-9][0-9]*$ ]] || die "NODES must be a positive number"
 	case "$LWS" in full | controller | none) ;; *) die "LWS must be full, controller or none" ;; esac
+	[[ -d "$ROOT/tools/lws/$LWS_VERSION" ]] || die "LWS_VERSION=$LWS_VERSION: no tools/lws/$LWS_VERSION/go.mod"
+	[[ "$LWS" == none ]] || case " ${LWS_CONTROLLERS:-0.6.1 0.9.0} " in *" $LWS_VERSION "*) ;; *) export LWS_CONTROLLERS="${LWS_CONTROLLERS:-0.6.1 0.9.0} $LWS_VERSION" ;; esac
 	"$ROOT/tools/build-cluster.sh"
 	write_kwokctl_config
 
@@ -274,9 +278,9 @@ cmd_up() {
 		start_lws
 		if [[ "$LWS" == full ]]; then
 			wait_lws_webhook
-			log "LWS controller and webhooks ready in $((SECONDS - start))s (log: $LWS_RUN/lws-manager.log)"
+			log "LWS $LWS_VERSION controller and webhooks ready in $((SECONDS - start))s (log: $LWS_RUN/lws-manager.log)"
 		else
-			log "LWS controller started; its webhooks: https://127.0.0.1:$WEBHOOK_PORT, CA $CERTS/ca.crt"
+			log "LWS $LWS_VERSION controller started; its webhooks: https://127.0.0.1:$WEBHOOK_PORT, CA $CERTS/ca.crt"
 		fi
 	fi
 	log "cluster $NAME ready in $((SECONDS - total))s: export KUBECONFIG=$KUBECONFIG_PATH"
@@ -308,5 +312,5 @@ down) cmd_down ;;
 kubeconfig) echo "$KUBECONFIG_PATH" ;;
 status) cmd_status ;;
 webhooks) shift; ensure_certs && webhooks_yaml "$@" ;;
-*) sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+*) sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
 esac

@@ -4,13 +4,15 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl   tools/kube  (k8s.io/kubernetes)
 #   etcd                                                               tools/etcd  (go.etcd.io/etcd/server/v3)
 #   kwok, kwokctl                                                      tools/kwok  (sigs.k8s.io/kwok)
-#   lws-manager                                                        tools/lws   (sigs.k8s.io/lws/cmd)
+#   lws-manager-<release>                                              tools/lws/<release> (sigs.k8s.io/lws/cmd)
 # Idempotent like tools/build.sh: a binary is rebuilt only when its module files, version or this
 # script change. A cold build takes long (kube-apiserver and friends: tens of minutes on 2 cores).
 #
 #   tools/build-cluster.sh              build what is missing or stale
 #   FORCE=1 tools/build-cluster.sh      rebuild everything
 #   GO_BUILD_P=4 tools/build-cluster.sh more parallel compiles (default 2: peak memory stays ~3-5 GB)
+#   LWS_CONTROLLERS="0.6.1 0.7.0 0.8.0 0.9.0" tools/build-cluster.sh   LWS controller releases to build
+#                                       (default: those the e2e tests run, 0.6.1 and 0.9.0)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,11 +21,14 @@ STAMPS="$ROOT/.tools/stamps"
 mkdir -p "$BIN" "$STAMPS"
 
 # Versions built; each must equal the version its tools/<dir>/go.mod requires. kubernetes 1.33 pairs
-# with etcd 3.5 and with the client libraries of LWS 0.7 (v0.33.3) and kwok 0.7 (v0.33.0).
+# with etcd 3.5 and with kwok 0.7's client libraries (v0.33.0); the LWS controllers of 0.6.1 to 0.9.0 use
+# client libraries v0.32 to v0.36 against it. sigs.k8s.io/lws v0.10.0 cannot be built: the module proxy
+# serves its go.mod but refuses its zip.
 KUBE_VERSION=v1.33.13
 ETCD_VERSION=v3.5.21
 KWOK_VERSION=v0.7.0
-LWS_VERSION=v0.7.0
+# One directory per release under tools/lws/ (go.mod requiring sigs.k8s.io/lws at that tag).
+LWS_CONTROLLERS=${LWS_CONTROLLERS:-0.6.1 0.9.0}
 
 export CGO_ENABLED=0
 export GOFLAGS="-trimpath -mod=readonly -p=${GO_BUILD_P:-2}"
@@ -91,8 +96,12 @@ main() {
 	build kwok "$KWOK_VERSION" \
 		"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}" \
 		sigs.k8s.io/kwok/cmd/kwok=kwok sigs.k8s.io/kwok/cmd/kwokctl=kwokctl
-	build lws "$LWS_VERSION" "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=$LWS_VERSION" \
-		sigs.k8s.io/lws/cmd=lws-manager
+	local release
+	for release in $LWS_CONTROLLERS; do
+		[[ -f "$ROOT/tools/lws/$release/go.mod" ]] || { log "no tools/lws/$release/go.mod (LWS_CONTROLLERS=$LWS_CONTROLLERS)"; exit 1; }
+		build "lws/$release" "v$release" "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=v$release" \
+			sigs.k8s.io/lws/cmd="lws-manager-$release"
+	done
 	build kube "$KUBE_VERSION" "$(kube_ldflags)" \
 		k8s.io/kubernetes/cmd/kubectl=kubectl \
 		k8s.io/kubernetes/cmd/kube-scheduler=kube-scheduler \

@@ -21,8 +21,10 @@ LANGHOST_VERSION=v3.163.0
 K8S_PROVIDER_VERSION=4.25.0
 # The workflow linter the tests run on .github/workflows (tools/actionlint/go.mod).
 ACTIONLINT_VERSION=v1.7.12
-# The LWS release whose chart render-mode stacks install from a local path (tools/lws/go.mod).
-LWS_VERSION=0.7.0
+# The LWS releases whose charts stacks install from a local path (render mode, the local cluster), each from
+# the module sigs.k8s.io/lws at that tag (tools/lws/<release>/go.mod). v0.10.0 is missing: the module proxy
+# refuses its zip, so a 0.10.0 stack installs the published OCI chart.
+LWS_CHARTS="0.6.1 0.7.0 0.8.0 0.9.0"
 
 export CGO_ENABLED=0
 export GOFLAGS="-trimpath -mod=readonly"
@@ -108,16 +110,15 @@ build_actionlint() {
 }
 
 prepare_lws_chart() {
-	# The chart ships in the LWS module; its Chart.yaml carries a placeholder version that the
-	# release process replaces, so set it to the release as the published OCI chart has it.
-	local target="$ROOT/.tools/charts/lws-$LWS_VERSION"
-	[[ -z "${FORCE:-}" && -f "$target/Chart.yaml" ]] && return
-	log "preparing the LWS $LWS_VERSION chart"
-	local source
-	source=$(module_dir lws sigs.k8s.io/lws)/charts/lws
+	# The chart ships in the LWS module; its Chart.yaml carries placeholder versions (0.1.0, and an appVersion
+	# that lags in v0.6.1) that the release process replaces, so set both as the published OCI chart has them.
+	local release=$1 target="$ROOT/.tools/charts/lws-$1" source
+	[[ -z "${FORCE:-}" && -f "$target/Chart.yaml" ]] && grep -qx "appVersion: \"v$release\"" "$target/Chart.yaml" && return
+	log "preparing the LWS $release chart"
+	source=$(module_dir "lws/$release" sigs.k8s.io/lws)/charts/lws
 	rm -rf "$target" && mkdir -p "$(dirname "$target")"
 	cp -R "$source" "$target" && chmod -R u+w "$target"
-	sed -i "s/^version: .*/version: $LWS_VERSION/" "$target/Chart.yaml"
+	sed -i -e "s/^version: .*/version: $release/" -e "s/^appVersion: .*/appVersion: \"v$release\"/" "$target/Chart.yaml"
 }
 
 use_ambient_pulumi() {
@@ -144,7 +145,8 @@ main() {
 	# scripts/setup.sh skips the build when the official CLI could install the provider itself.
 	[[ -n "${SKIP_K8S_PROVIDER:-}" ]] || build_k8s_provider
 	build_actionlint
-	prepare_lws_chart
+	local release
+	for release in $LWS_CHARTS; do prepare_lws_chart "$release"; done
 }
 
 main "$@"

@@ -12,7 +12,9 @@ disagree half way), so every object that states the controller's version must st
 
 Floating versions (main, latest, no tag) are denied always. A different release passes only in a
 maintenance window (config maintenance: true), and then only once no LeaderWorkerSet remains in the
-stack, which only a stack policy can see.
+stack, which only a stack policy can see. The message carries the offline procedure for the pair of
+releases (plan/upgrades.py): across 0.8 it includes the CRD step, since the 0.8 chart moved its CRDs out of
+the Helm release and a `helm upgrade` from before deletes the CRD and every LeaderWorkerSet (lws#880).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from lws_guard import manifest
 from lws_guard.settings import Settings
-from plan.catalog import parse_version
+from plan.catalog import release
 from plan.rules import check_controller_upgrade
 
 CHART_LABEL = "helm.sh/chart"
@@ -59,11 +61,12 @@ class StackResource:
 
 
 def normalized(version: str | None) -> str | None:
-    """'v0.7' -> '0.7.0'; None for anything that is not a release number."""
-    parsed = parse_version(version) if version else None
+    """'v0.7' -> '0.7.0'; None for anything that is not a release number (main, latest, 0.7.0-rc.1)."""
+    parsed = release(version) if version else None
     if parsed is None:
         return None
-    return ".".join(str(p) for p in (*parsed, 0, 0)[: max(3, len(parsed))])
+    parts = parsed.release
+    return ".".join(str(p) for p in (*parts, 0, 0)[: max(3, len(parts))])
 
 
 def inspect_controller(resource_type: str, props: Mapping[str, Any]) -> ControllerView:

@@ -24,8 +24,11 @@ GROUPS = ("qwen3-32b-vllm", "qwen3-32b-sglang")
 KUBECONFIG = ROOT / ".tools" / "cluster" / "kubeconfig"
 
 
-def cluster(command: str) -> None:
-    env = dict(os.environ, LWS="controller")
+LOCAL_LWS = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]["lws-inference:cluster"]["lws"]
+
+
+def cluster(command: str, **env_vars: str) -> None:
+    env = dict(os.environ, LWS="controller", LWS_VERSION=LOCAL_LWS["version"]) | env_vars
     result = subprocess.run([str(ROOT / "scripts" / "cluster.sh"), command], env=env, capture_output=True, text=True)
     if result.returncode != 0:
         pytest.fail(f"scripts/cluster.sh {command} failed:\n{result.stderr}")
@@ -92,13 +95,13 @@ def test_a_second_up_changes_nothing(deployed: Project) -> None:
 
 
 def test_a_controller_version_change_is_refused_and_changes_nothing(deployed: Project) -> None:
-    deployed.set("cluster.lws.version", "0.8.0")
+    deployed.set("cluster.lws.version", "0.10.0")
     refused = deployed.pulumi("up", "--yes", check=False)
-    deployed.set("cluster.lws.version", "0.7.0")
+    deployed.set("cluster.lws.version", LOCAL_LWS["version"])
     assert refused.returncode != 0
     assert "online upgrade" in refused.stdout + refused.stderr
     manager = kubectl("get", "deployment", "-n", "lws-system", "lws-controller-manager")
-    assert manager["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v0.7.0")
+    assert manager["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":v{LOCAL_LWS['version']}")
     deployed.pulumi("preview", "--expect-no-changes")
 
 
@@ -117,7 +120,7 @@ def test_deleting_a_worker_recreates_its_group(deployed: Project) -> None:
         if recreated and len(members) == 2 and all(p["status"]["phase"] == "Running" for p in members):
             return
         time.sleep(2)
-    pytest.fail("RecreateGroupOnPodRestart did not recreate the leader after its worker was deleted")
+    pytest.fail("the restart policy did not recreate the leader after its worker was deleted")
 
 
 def test_destroy_removes_groups_before_the_controller_and_keeps_the_crd(deployed: Project) -> None:

@@ -34,7 +34,7 @@ def test_up_renders_the_groups_rerun_changes_nothing_and_destroy_keeps_data(proj
     assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     controller = project.objects("Deployment")["lws-controller-manager"]
     manager = controller["spec"]["template"]["spec"]["containers"][0]
-    assert manager["image"] == "registry.k8s.io/lws/lws:v0.7.0"
+    assert manager["image"] == "registry.k8s.io/lws/lws:v0.9.0"
     assert manager["imagePullPolicy"] == "IfNotPresent"
 
     rerun = project.pulumi("preview", "--expect-no-changes")
@@ -50,15 +50,15 @@ def test_up_renders_the_groups_rerun_changes_nothing_and_destroy_keeps_data(proj
 
 def test_controller_version_change_is_refused_in_preview_unless_a_window_is_declared(project: Project) -> None:
     project.pulumi("up", "--yes", "--skip-preview")
-    newer = project.path / "charts" / "lws-0.8.0"
-    shutil.copytree(project.path / ".tools" / "charts" / "lws-0.7.0", newer)
-    project.set("cluster.lws.version", "0.8.0")
+    newer = project.path / "charts" / "lws-0.10.0"
+    shutil.copytree(project.path / ".tools" / "charts" / "lws-0.9.0", newer)
+    project.set("cluster.lws.version", "0.10.0")
     project.set("cluster.lws.chart", str(newer))
 
     refused = project.pulumi("preview", check=False)
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0
-    assert "online upgrade" in output and "0.7.0" in output and "0.8.0" in output
+    assert "online upgrade" in output and "0.9.0" in output and "0.10.0" in output
     assert "Offline procedure" in output
     assert "Traceback" not in output
 

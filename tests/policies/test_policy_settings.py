@@ -118,7 +118,7 @@ def test_shared_keys_agree_across_policies(stack: str) -> None:
 @pytest.mark.parametrize(
     ("stack", "gpu", "lws"),
     [
-        ("dev", "NVIDIA-H100-80GB-HBM3", "0.7.0"),
+        ("dev", "NVIDIA-H100-80GB-HBM3", "0.9.0"),
         ("ack", "NVIDIA-L20", "0.7.0"),
         ("cce", "NVIDIA-H100-80GB-HBM3", "0.6.1"),
     ],

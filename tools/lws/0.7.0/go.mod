@@ -1,4 +1,4 @@
-module example.invalid/inference-lws/tools/lws
+module example.invalid/inference-lws/tools/lws-0.7.0
 
 go 1.26.0
 

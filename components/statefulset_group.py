@@ -1,0 +1,58 @@
+"""One model served by plain StatefulSets (no LWS controller): leader StatefulSet, a worker StatefulSet per
+group, the headless Service of their DNS names, the leader Service and NetworkPolicy. No autoscaler: only a
+LeaderWorkerSet scales whole groups (plan/releases.py refuses serving.autoscaling here).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import PACKAGE
+from components.inference_group import InferenceGroupArgs
+from plan.manifests import Manifest, leader_service, network_policy, plan_summary, service_url
+from plan.statefulset import (
+    headless_service,
+    leader_stateful_set,
+    worker_stateful_sets,
+)
+
+
+class StatefulSetGroup(pulumi.ComponentResource):
+    """Outputs: `url` (the leader Service inside the cluster) and `plan` (the derived numbers), as InferenceGroup."""
+
+    url: pulumi.Output[str]
+    plan: pulumi.Output[dict[str, object]]
+
+    def __init__(self, name: str, args: InferenceGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:workload:StatefulSetGroup", name, None, opts)
+        group, namespace = args.plan, args.placement.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        dns = headless_service(group, namespace)
+        k8s.core.v1.Service(f"{name}-pods", metadata=dns["metadata"], spec=dns["spec"], opts=child)
+        # Leader and workers are created together and awaited together: a leader waits for its workers
+        # before it is Ready, so awaiting it first would never end. The workers' init container holds them
+        # until the leader's DNS name resolves.
+        self._stateful_set(f"{name}-leader-set", leader_stateful_set(group, args.placement), child)
+        for index, workers in enumerate(worker_stateful_sets(group, args.placement)):
+            self._stateful_set(f"{name}-workers-{index}", workers, child)
+        service = leader_service(group, namespace)
+        svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
+        policy = network_policy(group, namespace, args.allowed_namespaces)
+        k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
+        url = service_url(group, namespace)
+        self.url = svc.id.apply(lambda _: url)
+        self.plan = pulumi.Output.from_input(plan_summary(group))
+        self.register_outputs({"url": self.url, "plan": self.plan})
+
+    @staticmethod
+    def _stateful_set(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> k8s.apps.v1.StatefulSet:
+        timeout = f"{manifest['metadata']['annotations']['pulumi.com/timeoutSeconds']}s"
+        return k8s.apps.v1.StatefulSet(
+            name,
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+            ),
+        )
