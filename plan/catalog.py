@@ -135,7 +135,6 @@ LWS_KUBERNETES_RANGE: dict[tuple[int, int], KubernetesRange] = {
 # Defaults of a cluster profile, used by the stack config (config.model), the planner (plan.sizing) and the
 # policy pack (lws_guard.settings), so the three agree when a stack or a policy config leaves them out.
 DEFAULT_GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
-DEFAULT_LWS_VERSION = "0.7.0"
 DEFAULT_SHM_BASE_GIB = 2.0
 DEFAULT_SHM_PER_GPU_GIB = 1.0
 

@@ -102,7 +102,7 @@ def test_lws_only_settings_and_group_autoscaling_are_refused() -> None:
         plan_stack(parse(raw))
     problems = {p.key: p.message for p in caught.value.problems}
     assert "no group restart" in problems["models[0].serving.restartPolicy"]
-    assert "leave groups without workers" in problems["models[0].serving.autoscaling"]
+    assert "scaling them needs a LeaderWorkerSet" in problems["models[0].serving.autoscaling"]
 
 
 def test_statefulsets_are_only_for_clusters_without_a_controller() -> None:

@@ -9,7 +9,7 @@ import pytest
 from lws_guard.pack import DRAINED_POLICY, RESOURCE_RULES
 from lws_guard.settings import POLICY_KEYS, PROPERTIES, Settings, schema_properties
 
-from plan.catalog import GPU_MEMORY_MIB
+from plan.catalog import DEFAULT_LWS_VERSION, GPU_MEMORY_MIB
 from plan.units import GIB, MIB
 from tests.policies.helpers import CONFIG_DIR
 
@@ -21,7 +21,7 @@ def test_defaults() -> None:
     settings = Settings.from_config(None)
     assert settings == Settings()
     assert settings.default_gpu == "NVIDIA-H100-80GB-HBM3"
-    assert settings.lws_version == "0.7.0"
+    assert settings.lws_version == DEFAULT_LWS_VERSION
     assert settings.maintenance is False
     assert (settings.shm_base_gib, settings.shm_per_gpu_gib) == (2.0, 1.0)
     assert settings.runtime_overhead_bytes == 4 * GIB
@@ -55,7 +55,7 @@ def test_values_as_the_engine_passes_them() -> None:
 def test_wrong_values_fall_back_to_defaults(config: dict[str, Any]) -> None:
     settings = Settings.from_config(config)
     assert settings.gpu_memory_mib == Settings().gpu_memory_mib
-    assert settings.lws_version == "0.7.0"
+    assert settings.lws_version == DEFAULT_LWS_VERSION
     assert settings.maintenance is False
     assert settings.default_gpu == "NVIDIA-H100-80GB-HBM3"
 
