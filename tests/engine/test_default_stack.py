@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.engine.scratch import Project
+from harness.scratch import Project
 
 pytestmark = pytest.mark.engine
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.engine.scratch import Project
+from harness.scratch import Project
 from tests.policies.helpers import CONFIG_DIR, LEADER, WORKER, load, set_in
 
 pytestmark = pytest.mark.engine
