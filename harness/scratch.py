@@ -4,11 +4,13 @@ so engine tests and benchmarks never touch the developer's stacks. No pytest her
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,13 +157,31 @@ def scratch_project(
 
 
 def stack_project(path: Path, stack_config: dict[str, Any], home: Path | None = None) -> Project:
-    """Creates the stack `test` of the project in `path`, with its own file backend."""
-    (path / "Pulumi.test.yaml").write_text(yaml.safe_dump(stack_config))
+    """Creates the stack `test` of the project in `path`, with its own file backend: a copy of one that
+    `pulumi stack init` made for this project name before (the same passphrase, so the same salt works)."""
     env = _tools_env(home)
     env["PULUMI_BACKEND_URL"] = f"file://{path / '.state'}"
-    (path / ".state").mkdir()
-    subprocess.run(
-        ["pulumi", "stack", "init", "test", "--secrets-provider", "passphrase", "--non-interactive"],
-        cwd=path, env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    template = _initialized_stack((path / "Pulumi.yaml").read_text(), env)
+    shutil.copytree(template / ".state", path / ".state")
+    salt = yaml.safe_load((template / "Pulumi.test.yaml").read_text())["encryptionsalt"]
+    (path / "Pulumi.test.yaml").write_text(yaml.safe_dump({**stack_config, "encryptionsalt": salt}))
     return Project(path, env)
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _initialized_stack(project_file: str, env: dict[str, str]) -> Path:
+    """An empty stack `test` of the project in a directory of its own, initialized once per process."""
+    if project_file not in _TEMPLATES:
+        template = Path(tempfile.mkdtemp(prefix="stack-template-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+        (template / "Pulumi.yaml").write_text(project_file)
+        (template / ".state").mkdir()
+        subprocess.run(
+            ["pulumi", "stack", "init", "test", "--secrets-provider", "passphrase", "--non-interactive"],
+            cwd=template, env={**env, "PULUMI_BACKEND_URL": f"file://{template / '.state'}"},
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        _TEMPLATES[project_file] = template
+    return _TEMPLATES[project_file]
