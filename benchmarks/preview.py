@@ -55,8 +55,12 @@ def bench_home(work: Path) -> Path:
     return home
 
 
-def floor_project(path: Path, objects: list[dict[str, Any]], home: Path) -> Project:
+def floor_project(path: Path, program: Project, home: Path) -> Project:
+    """The floor's program beside the program's policy pack (and the planner, which the pack imports)."""
     path.mkdir()
+    for name in ("policies", "plan"):
+        (path / name).symlink_to(program.path / name)
+    objects = program.manifests()
     (path / "Pulumi.yaml").write_text(
         yaml.safe_dump({"name": "lws-floor", "runtime": {"name": "python", "options": {"virtualenv": ".venv"}}})
     )
@@ -104,8 +108,8 @@ def main() -> None:
         (work / "program").mkdir()
         program = scratch_project(work / "program", stack_with(args.models), args.sources, home)
         program.pulumi("up", "--yes", "--skip-preview")
+        floor = floor_project(work / "floor", program, home)
         objects = program.manifests()
-        floor = floor_project(work / "floor", objects, home)
         floor.pulumi("up", "--yes", "--skip-preview")
         for project in (program, floor):  # warm-up: OS caches, bytecode, plugin start-up
             project.pulumi("preview", *PACK)

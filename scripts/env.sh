@@ -8,6 +8,9 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$ROOT/.pulumi/state}"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_PYTHON_CMD="$ROOT/.venv/bin/python"
+# The Python language host runs `python -m pip list` before every preview and up (to find plugins); without this,
+# pip may first ask PyPI whether it is itself out of date.
+export PIP_DISABLE_PIP_VERSION_CHECK=1
 # Local stacks use the passphrase secrets provider. The default only suits the dev stack, whose
 # config holds no real secret; real stacks set their own passphrase or a KMS secrets provider.
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-dev-stack-not-a-secret}"
