@@ -66,8 +66,9 @@ def _tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def rendered(source: ChartSource, provider: pulumi.ProviderResource | None, cache: Path = CACHE_DIR) -> list[Obj]:
-    """The chart's objects, from the cache or rendered by the provider (and cached)."""
+def rendered(source: ChartSource, provider: pulumi.ProviderResource | None) -> list[Obj]:
+    """The chart's objects, from the cache (CACHE_DIR, read when called) or rendered by the provider (and cached)."""
+    cache = CACHE_DIR
     cached = cache / f"{cache_key(source)}.json"
     if cached.is_file():
         objects: list[Obj] = json.loads(cached.read_text())
@@ -149,7 +150,7 @@ class ChartObjects(pulumi.ComponentResource):
         aliased = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=V4_CHART_TYPE)])
         super().__init__("lws-inference:helm:ChartObjects", source.release, None, pulumi.ResourceOptions.merge(
             opts, aliased))  # fmt: skip
-        provider = (opts.provider if opts else None) or None
+        provider = opts.provider if opts else None
         self.resources = []
         for obj in rendered(source, provider if isinstance(provider, pulumi.ProviderResource) else None):
             options = pulumi.ResourceOptions(parent=self)
