@@ -12,6 +12,7 @@ children, so a stack applied with the v4 Chart moves over without a change.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -50,11 +51,13 @@ ObjectOptions = Callable[[Obj, pulumi.ResourceOptions], tuple[Obj, pulumi.Resour
 
 
 def cache_key(source: ChartSource) -> str:
-    """Everything the rendering depends on: a local chart by its files' content, an OCI chart by its version."""
+    """Everything the rendering depends on: a local chart by its files' content, an OCI chart by its version, and
+    the provider (the pulumi-kubernetes SDK pins its version)."""
     content = _tree_digest(Path(source.chart)) if source.local else None
     described = {
         "chart": source.chart, "version": source.version, "release": source.release,
         "namespace": source.namespace, "values": source.values, "content": content,
+        "renderer": importlib.metadata.version("pulumi-kubernetes"),  # the provider's Helm renders it
     }  # fmt: skip
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 

@@ -9,6 +9,7 @@ import os
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,9 +75,10 @@ class Summary:
 def paired(variants: Mapping[str, Callable[[], Run]], rounds: int) -> dict[str, Summary]:
     """Runs every variant once per round, in the same order each round, and summarises each by its medians."""
     results: dict[str, list[Run]] = {name: [] for name in variants}
-    for _ in range(rounds):
+    for round_ in range(rounds):
         for name, run in variants.items():
             results[name].append(run())
+            print(f"  [round {round_ + 1}] {name}: {results[name][-1].seconds:.1f} s", file=sys.stderr, flush=True)
     return {name: summary(runs) for name, runs in results.items()}
 
 

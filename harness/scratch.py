@@ -153,6 +153,11 @@ def scratch_project(
             shutil.copy(source, path / name)
     for name in (".venv", ".tools"):
         (path / name).symlink_to(ROOT / name)
+    # One chart cache for every copy (entries are keyed by the chart's content and values, so sharing is safe).
+    charts = ROOT / ".pulumi" / "charts"
+    charts.mkdir(parents=True, exist_ok=True)
+    (path / ".pulumi").mkdir()
+    (path / ".pulumi" / "charts").symlink_to(charts)
     return stack_project(path, stack_config, home)
 
 
