@@ -37,6 +37,8 @@ KUBECTL = [str(ROOT / ".tools" / "bin" / "kubectl"), "--kubeconfig", str(ROOT / 
 CLUSTER = str(ROOT / "scripts" / "cluster.sh")
 NAMESPACE = "inference"
 LOCK = Path("/tmp/lws-e2e.lock")
+CLUSTER_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "kwokctl",
+                 "lws-manager")  # fmt: skip
 
 
 @contextmanager
@@ -134,6 +136,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sources", type=Path, default=ROOT, help="checkout whose program `pulumi up` runs")
     args = parser.parse_args()
+    missing = [name for name in CLUSTER_TOOLS if not (ROOT / ".tools" / "bin" / name).exists()]
+    if missing:  # building them is tools/build-cluster.sh's job (make cluster-tools), not a benchmark's
+        print(f"skipped: the cluster tools are not built ({', '.join(missing)}); run `make cluster-tools`")
+        return
     with local_cluster_lock(), tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         work = Path(tmp)
         build = timed(str(ROOT / "tools" / "build-cluster.sh"))
