@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ CLUSTER_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-sche
 
 @contextmanager
 def local_cluster_lock() -> Iterator[None]:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's TERM still takes the cluster down
     with LOCK.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
