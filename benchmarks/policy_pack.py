@@ -36,9 +36,9 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceV
 from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
 
 from config.load import parse  # noqa: E402
+from harness.scratch import offline_env, state_file  # noqa: E402
 from plan.group import plan_stack  # noqa: E402
 from plan.manifests import OssVolume, Placement, leader_worker_set, model_volume  # noqa: E402
-from tests.engine.scratch import offline_env, state_file  # noqa: E402
 
 LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 Obj = dict[str, Any]

@@ -1,72 +1,139 @@
-"""How long `pulumi preview` of the program takes for 1, 10 and 50 models, with and without the policy pack.
+"""How close `make preview` and `make policy-check` of the dev stack come to the engine's floor.
 
-Run: python benchmarks/preview.py [counts...]. Prints figures only (machines differ; nothing is asserted).
-Each stack is the default stack (render mode, installed LWS chart, NFS volume) with its Qwen3-32B SGLang group
-repeated under distinct names; every preview runs the real CLI, language host, Kubernetes provider and, in the
-second column, the pack with policies/config/dev.json. Also timed: the planner alone, in-process.
+Run: python benchmarks/preview.py [--rounds N] [--sources DIR] [--models N]. Prints figures only (nothing is
+asserted). Both projects are applied first (`pulumi up`), so every preview is of an applied, unchanged stack, as a
+pull request sees it. Variants, paired (one run of each per round, A B C D A B C D ...; medians of the rounds):
+* policy-check: what `make policy-check STACK=dev` runs, `pulumi stack select --create` then `pulumi preview` with
+  the policy pack and policies/config/dev.json, on a scratch copy of the program (of --sources: another checkout
+  for a before/after comparison);
+* preview: the same without the pack (`make preview`);
+* floor: the same objects as the program rendered them, registered as plain resources by harness/floor_program.py
+  (no chart, no components, no planner) through the same CLI, provider and environment (scripts/env.sh), `pulumi
+  preview` alone; and floor + pack, with the pack.
+For each: seconds, the CLI's own share of the CPU of the command and everything it ran, and the bytes written into
+the automatic log directory ($PULUMI_HOME/logs; LWS_PULUMI_LOGS=on lets the CLI write it, see scripts/env.sh).
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
-import re
-import statistics
+import shutil
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "policies")]
+import yaml
 
-from config.load import parse  # noqa: E402
-from plan.group import plan_stack  # noqa: E402
-from tests.engine.scratch import default_stack_config, scratch_project  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from harness.measure import Run, Summary, paired  # noqa: E402
+from harness.scratch import Project, default_home, default_stack_config, scratch_project, stack_project  # noqa: E402
 
 MODELS_KEY = "lws-inference:models"
-RUNS = 2
+PACK = ("--policy-pack", "policies", "--policy-pack-config", str(ROOT / "policies" / "config" / "dev.json"))
 
 
-def stack_with(models: int) -> dict[str, Any]:
+def stack_with(models: int | None) -> dict[str, Any]:
+    """The dev stack, or its Qwen3-32B SGLang group repeated `models` times under distinct names."""
     config = default_stack_config()
-    template = next(m for m in config["config"][MODELS_KEY] if m["serving"]["engine"] == "sglang")
-    config["config"][MODELS_KEY] = [{**copy.deepcopy(template), "name": f"qwen3-32b-{i}"} for i in range(models)]
+    if models is not None:
+        template = next(m for m in config["config"][MODELS_KEY] if m["serving"]["engine"] == "sglang")
+        config["config"][MODELS_KEY] = [{**copy.deepcopy(template), "name": f"qwen3-32b-{i}"} for i in range(models)]
     return config
 
 
-def seconds(action: Any) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+def bench_home(work: Path) -> Path:
+    """A PULUMI_HOME of its own (so its logs are this benchmark's alone), with the installed plugins."""
+    home = work / "home"
+    home.mkdir()
+    plugins = default_home() / "plugins"
+    (home / "plugins").symlink_to(plugins)
+    return home
 
 
-def median_preview(models: int, *policy_args: str) -> tuple[float, int]:
-    """Median seconds of a preview, and how many resources it would create."""
-    with tempfile.TemporaryDirectory() as work:
-        project = scratch_project(Path(work), stack_with(models))
-        warm_up = project.pulumi("preview", *policy_args)  # plugin start-up and bytecode caches
-        found = re.search(r"(\d+) to create", warm_up.stdout)
-        creates = int(found.group(1)) if found else -1
-        runs = [seconds(lambda: project.pulumi("preview", *policy_args)) for _ in range(RUNS)]
-        return statistics.median(runs), creates
+def floor_project(path: Path, program: Project, home: Path) -> Project:
+    """The floor's program beside the program's policy pack (and the planner, which the pack imports)."""
+    path.mkdir()
+    for name in ("policies", "plan"):
+        (path / name).symlink_to(program.path / name)
+    objects = program.manifests()
+    (path / "Pulumi.yaml").write_text(
+        yaml.safe_dump({"name": "lws-floor", "runtime": {"name": "python", "options": {"virtualenv": ".venv"}}})
+    )
+    shutil.copy(ROOT / "harness" / "floor_program.py", path / "__main__.py")
+    (path / "objects.yaml").write_text(yaml.safe_dump_all(objects))
+    (path / ".venv").symlink_to(ROOT / ".venv")
+    return stack_project(path, {"config": {"floor:renderDir": "rendered"}}, home)
 
 
-def plan_seconds(models: int) -> float:
-    raw = {key.split(":", 1)[1]: value for key, value in stack_with(models)["config"].items()}
-    config = parse(raw)
-    return statistics.median(seconds(lambda: plan_stack(config)) for _ in range(5))
+def as_make_runs(project: Project, *args: str) -> Callable[[], Run]:
+    """`pulumi stack select --create` then `pulumi preview`, as the Makefile's targets run them."""
+
+    def run() -> Run:
+        select = project.measure("stack", "select", "--create")
+        preview = project.measure("preview", *args)
+        return Run(
+            select.seconds + preview.seconds,
+            select.own_cpu + preview.own_cpu,
+            select.total_cpu + preview.total_cpu,
+            select.log_bytes + preview.log_bytes,
+            preview.returncode,
+            preview.stdout,
+            preview.stderr,
+        )
+
+    return run
 
 
-def main(counts: list[int]) -> None:
-    pack = ("--policy-pack", "policies", "--policy-pack-config", str(ROOT / "policies" / "config" / "dev.json"))
-    print(f"pulumi preview of the default stack with N models (median of {RUNS} after a warm-up), seconds")
-    print(f"{'models':>6} {'resources':>9} {'preview':>8} {'+ pack':>8} {'plan only':>10}")
-    for models in counts:
-        plain, resources = median_preview(models)
-        checked, _ = median_preview(models, *pack)
-        print(f"{models:>6} {resources:>9} {plain:>8.1f} {checked:>8.1f} {plan_seconds(models) * 1000:>8.1f}ms")
+def row(label: str, result: Summary, floor: Summary) -> str:
+    return (
+        f"  {label:14} {result.seconds:7.2f} s  {result.seconds / floor.seconds:5.2f}x  "
+        f"CLI {result.own_cpu_share:4.0%} of CPU  log {result.log_bytes / 1e6:7.2f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sources", type=Path, default=ROOT, help="checkout whose program and pack are measured")
+    parser.add_argument("--models", type=int, default=None, help="repeat the SGLang group this many times")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="preview-bench-") as tmp:
+        work = Path(tmp)
+        home = bench_home(work)
+        (work / "program").mkdir()
+        program = scratch_project(work / "program", stack_with(args.models), args.sources, home)
+        program.pulumi("up", "--yes", "--skip-preview")
+        floor = floor_project(work / "floor", program, home)
+        objects = program.manifests()
+        floor.pulumi("up", "--yes", "--skip-preview")
+        for project in (program, floor):  # warm-up: OS caches, bytecode, plugin start-up
+            project.pulumi("preview", *PACK)
+        results = paired(
+            {
+                "policy-check": as_make_runs(program, *PACK),
+                "preview": as_make_runs(program),
+                "floor + pack": lambda: floor.measure("preview", *PACK),
+                "floor": lambda: floor.measure("preview"),
+            },
+            args.rounds,
+        )
+    base = results["floor"]
+    print(
+        f"applied dev stack ({len(objects)} objects, program of {args.sources}), "
+        f"medians of {args.rounds} paired rounds; ratio to the floor's preview"
+    )
+    for label, result in results.items():
+        print(row(label, result, base))
+    check, plain, floor_pack = results["policy-check"], results["preview"], results["floor + pack"]
+    print(f"  policy-check / floor          {check.seconds / base.seconds:5.2f}   (target <= 1.2)")
+    print(f"  policy-check / floor + pack   {check.seconds / floor_pack.seconds:5.2f}")
+    print(f"  the pack adds to the preview  {check.seconds / plain.seconds - 1:+5.0%}   (target <= +15%)")
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [1, 10, 50])
+    main()

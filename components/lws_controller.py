@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import PACKAGE
+from components.chart_objects import ChartObjects, ChartSource, from_transform
 from plan.manifests import ControllerOptions, controller_pod_fields, controller_values
 from plan.rules import check_controller_upgrade
 
@@ -134,19 +135,15 @@ class LwsController(pulumi.ComponentResource):
             ),
         )
         local = not args.chart.startswith("oci://")
-        chart = k8s.helm.v4.Chart(
-            name,
-            chart=args.chart,
-            version=None if local else version,
-            namespace=args.namespace,
-            values={**controller_values(version, args.image_repository, args.options), **args.chart_values},
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[namespace],
-                transforms=[_keep_crds]
-                + ([_serve_webhooks_at(args.external_webhook)] if args.external_webhook else [])
-                + ([_set_pod_fields(pod_fields)] if (pod_fields := controller_pod_fields(args.options)) else []),
-            ),
+        values = {**controller_values(version, args.image_repository, args.options), **args.chart_values}
+        source = ChartSource(args.chart, None if local else version, name, args.namespace, values)
+        transforms = [_keep_crds] + ([_serve_webhooks_at(args.external_webhook)] if args.external_webhook else [])
+        if pod_fields := controller_pod_fields(args.options):
+            transforms.append(_set_pod_fields(pod_fields))
+        chart = ChartObjects(
+            source,
+            [from_transform(t) for t in transforms],
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace], provider=opts.provider if opts else None),
         )
-        self.ready = chart.resources.apply(lambda resources: [namespace, *(resources or [])])
+        self.ready = pulumi.Output.from_input([namespace, *chart.resources])
         self.register_outputs({"version": self.version})

@@ -69,7 +69,7 @@ def labels(group: GroupPlan, component: str | None = None) -> dict[str, str]:
 
 def leader_worker_set(group: GroupPlan, placement: Placement) -> Manifest:
     annotations = dict(group.annotations)
-    annotations["pulumi.com/waitFor"] = "condition=Available"
+    annotations[WAIT_FOR_ANNOTATION] = wait_for(group)
     annotations["pulumi.com/timeoutSeconds"] = str(await_timeout_seconds(group))
     if placement.exclusive_topology:
         annotations[EXCLUSIVE_TOPOLOGY_ANNOTATION] = placement.exclusive_topology
@@ -101,13 +101,32 @@ def leader_worker_set(group: GroupPlan, placement: Placement) -> Manifest:
 
 
 def await_timeout_seconds(group: GroupPlan) -> int:
-    """How long `pulumi up` waits for Available: the startup budget plus image pulls and scheduling."""
+    """How long `pulumi up` waits for every group Ready: the startup budget plus image pulls and scheduling."""
     return group.startup_seconds + 600
 
 
 def pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:
     """A leader's or worker's pod template, as a LeaderWorkerSet and the StatefulSet workload share it."""
     return _pod_template(group, placement, leader=leader)
+
+
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+EVERY_GROUP_READY = "jsonpath={$[?@.readyReplicas==$.spec.replicas].readyReplicas}"
+"""status.readyReplicas equal to the live spec.replicas: as many ready groups as the object asks for now, whether
+the count is ours or an autoscaler's. LWS counts a group ready when its leader pod is Running and Ready and its
+workers' StatefulSet has all its pods; the leader's readiness probe (the engine's /health) passes only once the
+workers have joined, so a ready leader stands for a serving group."""
+
+
+def wait_for(group: GroupPlan) -> str:
+    """What `pulumi up` awaits on a LeaderWorkerSet (pulumi-kubernetes waitFor: all of them, the provider showing
+    the one it waits for on the group's line). Available comes from the controller's last reconcile and holds no
+    count, so right after a scale-up it still reports the old groups; readyReplicas counts groups of any template,
+    so during a rolling update it can match while Available is off. A group scaled to zero has no readyReplicas
+    (omitempty): only Available then."""
+    if group.replicas == 0:
+        return json.dumps(["condition=Available"])
+    return json.dumps([EVERY_GROUP_READY, "condition=Available"])
 
 
 def _pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Manifest:

@@ -3,7 +3,9 @@ controller modes, and the source documents' examples. Fast; the real engine is i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -11,26 +13,51 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.proto import callback_pb2
 
+from components import chart_objects
 from config.load import parse
 from plan.group import plan_stack
 from tests.factories import ack_qwen3_32b, cce_llama405b, set_path, tiny_model
+
+
+def rendered_chart(options: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the provider's helm template returns for the LWS chart, cut down to the objects the tests look at (the
+    kinds and webhook paths of charts/lws in kubernetes-sigs/lws v0.7.0)."""
+    namespace = options["namespace"]
+    manager = options["values"]["image"]["manager"]
+    service = {"name": "lws-webhook-service", "namespace": namespace, "path": "/mutate--v1-pod"}
+    return [
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"},
+         "spec": {"group": "leaderworkerset.x-k8s.io"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "lws-controller-manager", "namespace": namespace},
+         "spec": {"template": {"spec": {"containers": [
+             {"name": "manager", "image": f"{manager['repository']}:{manager['tag']}"}]}}}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": {"name": "lws-mutating-webhook-configuration"},
+         "webhooks": [{"name": "mpod.kb.io", "clientConfig": {"service": service}}]},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "lws-webhook-server-cert"}},
+    ]  # fmt: skip
 
 
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.dependencies: dict[str, list[str]] = {}  # resource name -> URNs it depends on
+        self.retained: dict[str, bool] = {}  # resource name -> retainOnDelete
+        self.templates: list[dict[str, Any]] = []  # options of every helm template invoke
         self.callbacks = Callbacks()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
-        outputs = dict(args.inputs)
-        if args.typ == "kubernetes:helm.sh/v4:Chart":
-            outputs["resources"] = []
-        return f"{args.name}-id", outputs
+        return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+        if args.token == "kubernetes:helm:template":
+            options = json.loads(args.args["jsonOpts"])
+            self.templates.append(options)
+            return {"result": rendered_chart(options)}, []
+        return {}, []
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
@@ -38,6 +65,10 @@ class Recorder(pulumi.runtime.Mocks):
     def one(self, typ: str) -> dict[str, Any]:
         (found,) = self.of_type(typ)
         return dict(reveal(found.inputs))
+
+    def stacks_own(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        """Resources of the type besides the chart's objects (named `lws:...` as the chart's release)."""
+        return [r for r in self.of_type(typ) if not r.name.startswith("lws:")]
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the mock monitor passes a secret value through
@@ -71,13 +102,16 @@ class Callbacks:
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+def recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Recorder]:
     mocks = Recorder()
     register = MockMonitor.RegisterResource
 
     def recording(monitor: MockMonitor, request: Any) -> Any:
         mocks.dependencies[request.name] = list(request.dependencies)
+        mocks.retained[request.name] = request.retainOnDelete
         return register(monitor, request)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(chart_objects, "CACHE_DIR", tmp_path / "charts")  # never the project's chart cache
 
     # MockResourceArgs carries no options, so dependencies are read from the registration request itself.
     monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
@@ -106,7 +140,8 @@ LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 PV = "kubernetes:core/v1:PersistentVolume"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 SECRET = "kubernetes:core/v1:Secret"
-CHART = "kubernetes:helm.sh/v4:Chart"
+CHART = "lws-inference:helm:ChartObjects"
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 
 
 def leader_of(lws: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +160,7 @@ def test_cce_example_declares_two_groups_of_two_pods_with_tp8_pp2(recorder: Reco
     # LWS 0.6.1 (the CCE add-on) has no RecreateGroupAfterStart.
     assert lws["spec"]["leaderWorkerTemplate"]["restartPolicy"] == "RecreateGroupOnPodRestart"
     # Managed controller: the add-on owns it, nothing is installed.
-    assert recorder.of_type(CHART) == []
+    assert recorder.of_type(CHART) == [] and recorder.templates == []
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
@@ -139,12 +174,15 @@ def test_ack_example_on_oss_with_an_installed_controller(recorder: Recorder, eng
     assert "akSecret" not in str(pv["spec"]["csi"]["volumeAttributes"])
     claim = recorder.one(PVC)
     assert claim["spec"]["selector"]["matchLabels"]["alicloud-pvname"] == pv["metadata"]["name"]
-    assert {"akId", "akSecret"} <= set(recorder.one(SECRET)["stringData"])
+    (credentials,) = recorder.stacks_own(SECRET)
+    assert {"akId", "akSecret"} <= set(reveal(credentials.inputs)["stringData"])
 
-    chart = recorder.one(CHART)
+    (chart,) = recorder.templates
     assert chart["values"]["image"]["manager"] == {
         "repository": "registry.k8s.io/lws/lws", "tag": "v0.7.0", "pullPolicy": "IfNotPresent"}  # fmt: skip
     assert chart["version"] == "0.7.0" and chart["namespace"] == "lws-system"
+    manager = recorder.one("kubernetes:apps/v1:Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert manager["image"] == "registry.k8s.io/lws/lws:v0.7.0"
 
     lws = recorder.one(LWS)
     leader = leader_of(lws)
@@ -170,7 +208,7 @@ def test_nfs_volume_and_hf_token_come_from_secrets_by_reference(recorder: Record
 def test_render_mode_leaves_secrets_out(recorder: Recorder) -> None:
     raw = set_path(tiny_model(), "target", {"renderDir": "rendered"})
     deploy(recorder, raw, {"hfToken": pulumi.Output.secret("hf_x")})
-    assert recorder.of_type(SECRET) == []
+    assert recorder.stacks_own(SECRET) == []
     assert any(e["name"] == "HF_TOKEN" for e in leader_of(recorder.one(LWS))["env"])
 
 
@@ -234,18 +272,21 @@ def test_a_version_change_of_the_installed_controller_needs_a_maintenance_window
 
 def test_the_lws_crd_outlives_the_controller_component(recorder: Recorder) -> None:
     deploy(recorder, ack_qwen3_32b("sglang"), {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
-    (keep,) = recorder.callbacks.transforms
+    (crd,) = recorder.of_type(CRD)
+    (manager,) = recorder.of_type("kubernetes:apps/v1:Deployment")
+    assert recorder.retained[crd.name] is True
+    assert recorder.retained[manager.name] is False
 
-    def transformed(type_: str) -> pulumi.ResourceTransformResult | None:
-        args = pulumi.ResourceTransformArgs(
-            custom=True, type_=type_, name="lws", props={}, opts=pulumi.ResourceOptions()
-        )  # fmt: skip
-        result: pulumi.ResourceTransformResult | None = keep(args)
-        return result
 
-    crd = transformed("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
-    assert crd is not None and crd.opts.retain_on_delete is True
-    assert transformed("kubernetes:apps/v1:Deployment") is None
+def test_the_chart_is_rendered_once_for_its_version_and_values(recorder: Recorder) -> None:
+    secrets = {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"}
+    deploy(recorder, ack_qwen3_32b("vllm"), secrets)
+    deploy(recorder, ack_qwen3_32b("vllm"), secrets)
+    assert len(recorder.templates) == 1, "the second run reads the cached rendering"
+    deploy(recorder, set_path(ack_qwen3_32b("vllm"), "cluster.lws.imageRepository", "mirror.example/lws"), secrets)
+    assert len(recorder.templates) == 2, "other values, another rendering"
+    # Named as the v4 Chart named its children, so an applied stack keeps their URNs (through the alias).
+    assert {r.name for r in recorder.of_type(CRD)} == {"lws:leaderworkersets.leaderworkerset.x-k8s.io"}
 
 
 def test_hand_written_manifests_are_applied_after_the_controller(
@@ -258,7 +299,7 @@ def test_hand_written_manifests_are_applied_after_the_controller(
     deploy(recorder, raw, {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
     group = recorder.one("kubernetes:yaml/v2:ConfigGroup")
     assert group["files"] == ["group.yaml"]
-    assert any("helm.sh/v4:Chart" in urn for urn in recorder.dependencies["manifests"])
+    assert any("ChartObjects$kubernetes:apps/v1:Deployment" in urn for urn in recorder.dependencies["manifests"])
 
 
 def test_an_out_of_cluster_controller_gets_the_chart_webhooks(recorder: Recorder, tmp_path: Any) -> None:
@@ -266,18 +307,8 @@ def test_an_out_of_cluster_controller_gets_the_chart_webhooks(recorder: Recorder
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     raw = set_path(ack_qwen3_32b("vllm"), "cluster.lws.webhook", {"url": "https://127.0.0.1:9443/", "caFile": str(ca)})
     deploy(recorder, raw, {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
-    _, serve_webhooks = recorder.callbacks.transforms
-    hook = {
-        "name": "mpod.kb.io",
-        "clientConfig": {"service": {"name": "lws-webhook-service", "path": "/mutate--v1-pod"}},
-    }
-    args = pulumi.ResourceTransformArgs(
-        custom=True, type_="kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
-        name="lws", props={"webhooks": [hook]}, opts=pulumi.ResourceOptions(),
-    )  # fmt: skip
-    result = serve_webhooks(args)
-    assert result is not None
-    (served,) = result.props["webhooks"]
+    webhooks = recorder.one("kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration")
+    (served,) = webhooks["webhooks"]
     assert served["clientConfig"]["url"] == "https://127.0.0.1:9443/mutate--v1-pod"
     assert served["clientConfig"]["caBundle"] == "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
     assert served["name"] == "mpod.kb.io"

@@ -13,7 +13,7 @@ from plan.group import PlanError, plan_stack
 from plan.operations import autoscaler, endpoint_picker, http_route, inference_pool, monitor
 from plan.scaling import queue_query, resolve
 from tests.factories import cce_llama405b, set_path, tiny_model
-from tests.test_components import Recorder, deploy, recorder  # noqa: F401 (the fixture)
+from tests.test_components import Recorder, deploy, recorder, reveal  # noqa: F401 (the fixture)
 
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -207,13 +207,16 @@ def test_the_stack_declares_scaled_object_monitor_and_routing_per_model(recorder
     assert recorder.one("kubernetes:monitoring.coreos.com/v1:PodMonitor")["metadata"]["labels"]["release"] == "prom"
     assert recorder.one("kubernetes:inference.networking.k8s.io/v1:InferencePool")
     assert recorder.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
-    assert recorder.one("kubernetes:apps/v1:Deployment")["metadata"]["name"] == "tiny-epp"
+    [picker] = recorder.stacks_own("kubernetes:apps/v1:Deployment")
+    assert reveal(picker.inputs)["metadata"]["name"] == "tiny-epp"
     # Prometheus and the Gateway's proxies reach the serving port through the group's NetworkPolicy.
-    policy = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    policies = recorder.stacks_own("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    [group_policy] = [r for r in policies if "tiny" in r.name]
+    policy = reveal(group_policy.inputs)
     allowed = policy["spec"]["ingress"][1]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
     assert {"monitoring", "gateways"} <= set(allowed)
-    chart = recorder.one("kubernetes:helm.sh/v4:Chart")
-    assert chart["values"]["enablePrometheus"] is True
+    [values] = [t["values"] for t in recorder.templates]  # the chart rendered once, with these values
+    assert values["enablePrometheus"] is True
 
 
 def test_without_operations_config_nothing_extra_is_declared(recorder: Recorder) -> None:  # noqa: F811

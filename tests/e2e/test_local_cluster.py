@@ -1,7 +1,7 @@
 """The `local` stack on the local cluster (scripts/cluster.sh: a real API server, scheduler and controller
 manager, kwok's fake H100 nodes, the real LWS controller with its webhooks): `pulumi up` installs the chart from a
-local path, creates the NFS model volume and a vLLM and an SGLang group, and returns only when both
-LeaderWorkerSets are Available. The tests run in order on one deployment; the last one destroys it."""
+local path, creates the NFS model volume and a vLLM and an SGLang group, and returns only when every group of both
+LeaderWorkerSets is Ready. The tests run in order on one deployment; the last one destroys it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.scratch import ROOT, Project, scratch_project
 from plan.manifests import NfsVolume, volume_identity
-from tests.engine.scratch import ROOT, Project, scratch_project
 
 pytestmark = pytest.mark.e2e
 
@@ -65,11 +65,18 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     cluster("down")
 
 
-def test_up_returns_with_every_group_available(deployed: Project) -> None:
+def ready(pod: dict[str, Any]) -> bool:
+    conditions = pod["status"].get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def test_up_returns_with_every_group_ready(deployed: Project) -> None:
     for group in GROUPS:
         assert available(group), f"{group} is not Available although pulumi up returned"
+        lws = kubectl("get", "leaderworkerset", "-n", "inference", group)
+        assert lws["status"].get("readyReplicas") == lws["spec"]["replicas"]
         members = pods(group)
-        assert len(members) == 2 and all(p["status"]["phase"] == "Running" for p in members)
+        assert len(members) == 2 and all(p["status"]["phase"] == "Running" and ready(p) for p in members)
 
 
 def test_pods_carry_the_lws_labels_and_injected_env(deployed: Project) -> None:

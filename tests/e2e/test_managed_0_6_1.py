@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from harness.scratch import ROOT, Project, scratch_project
 from tests.e2e.test_local_cluster import GROUPS, available, cluster, kubectl, pods
-from tests.engine.scratch import ROOT, Project, scratch_project
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.engine.scratch import ROOT, scratch_project
+from harness.scratch import ROOT, scratch_project
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.scratch import ROOT, Project, scratch_project
 from tests.e2e.test_local_cluster import GROUPS, cluster, kubectl, pods
-from tests.engine.scratch import ROOT, Project, scratch_project
 
 pytestmark = pytest.mark.e2e
 

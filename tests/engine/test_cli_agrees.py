@@ -13,7 +13,7 @@ import pytest
 import yaml
 from lws_guard import cli
 
-from tests.engine.scratch import Project
+from harness.scratch import Project
 from tests.policies.helpers import CONFIG_DIR, LEADER, WORKER, load, set_in
 
 pytestmark = pytest.mark.engine

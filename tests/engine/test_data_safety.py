@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.engine.scratch import Project, default_stack_config, scratch_project
+from harness.scratch import Project, default_stack_config, scratch_project
 
 pytestmark = pytest.mark.engine
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.scratch import Project, default_stack_config, scratch_project
+from harness.scratch import Project, default_stack_config, scratch_project
 
 pytestmark = pytest.mark.engine
 

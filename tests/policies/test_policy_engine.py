@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.scratch import BIN, ROOT, offline_env, state_file
+from harness.scratch import BIN, ROOT, offline_env, state_file
 from tests.policies.helpers import CONFIG_DIR, load, set_in, type_token
 
 pytestmark = pytest.mark.engine
