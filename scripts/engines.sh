@@ -3,9 +3,10 @@
 # an engine). One virtualenv per engine release, built on first use from tools/engines/<engine>-<release>.txt
 # (every package pinned with its hash) and cached outside the checkout, so a fresh clone reuses it:
 #   ${LWS_ENGINES_CACHE:-${XDG_CACHE_HOME:-~/.cache}/lws-inference/engines}/<engine>-<release>-<hash of the pins>
-# pip's own cache is reused too, so a second release or a rebuilt one downloads nothing it already has.
+# The downloaded wheels are kept beside them, so a second release or a rebuilt one downloads nothing it has.
 #
 #   scripts/engines.sh python <engine>-<release>   prints that release's python, building its virtualenv once
+#   scripts/engines.sh all                         builds every release tools/engines pins (make engines)
 #   scripts/engines.sh releases                    lists the releases tools/engines pins
 #   scripts/engines.sh pin <engine>-<release>      (maintainers) resolves tools/engines/<name>.in into <name>.txt
 set -euo pipefail
@@ -14,6 +15,8 @@ PINS="$ROOT/tools/engines"
 CACHE=${LWS_ENGINES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lws-inference/engines}
 PYTHON=${ENGINES_PYTHON:-python3}
 UV_VERSION=0.13.8
+# Downloaded wheels, shared by the releases; LWS_ENGINES_WHEELS= (empty) keeps none, for a runner short of disk.
+WHEELS=${LWS_ENGINES_WHEELS-$CACHE/wheels}
 
 die() {
 	echo "[engines] $*" >&2
@@ -47,16 +50,26 @@ build() {
 	pins=$(pins_of "$name")
 	[[ -f "$dir/.complete" ]] && return 0
 	mkdir -p "$CACHE"
-	# Two test sessions (or CI beside a developer) may ask at once: one builds, the other waits.
-	exec 9>"$dir.lock"
+	# Two test sessions (or CI beside a developer) may ask at once: one builds, the others wait. One lock for
+	# every release, as they share the wheels.
+	exec 9>"$CACHE/.lock"
 	flock 9
 	if [[ ! -f "$dir/.complete" ]]; then
 		start=$SECONDS
 		echo "[engines] building $name in $dir (minutes, once; several GB)" >&2
 		rm -rf "$dir"
 		"$PYTHON" -m venv "$dir"
-		"$dir/bin/pip" install --quiet --disable-pip-version-check --progress-bar off \
-			--no-deps --require-hashes --only-binary :all: -r "$pins" >&2
+		if [[ -n "$WHEELS" ]]; then
+			# The wheels are kept: a rebuilt environment, or another release pinning the same torch, downloads
+			# nothing it already has (pip's HTTP cache cannot: the registry's responses carry no cache headers).
+			"$dir/bin/pip" download --quiet --disable-pip-version-check --progress-bar off --no-deps \
+				--require-hashes --only-binary :all: --dest "$WHEELS" -r "$pins" >&2
+			"$dir/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes \
+				--no-index --find-links "$WHEELS" -r "$pins" >&2
+		else
+			"$dir/bin/pip" install --quiet --disable-pip-version-check --progress-bar off \
+				--no-deps --require-hashes --only-binary :all: -r "$pins" >&2
+		fi
 		touch "$dir/.complete"
 		echo "[engines] $name ready in $((SECONDS - start)) s, $(du -sh "$dir" | cut -f1)" >&2
 	fi
@@ -86,10 +99,15 @@ python)
 	build "$2"
 	echo "$(env_dir "$2")/bin/python"
 	;;
+all)
+	for name in $(releases); do
+		build "$name"
+	done
+	;;
 releases) releases ;;
 pin)
 	[[ $# -eq 2 ]] || die "usage: $0 pin <engine>-<release>"
 	pin "$2"
 	;;
-*) die "usage: $0 python <engine>-<release> | releases | pin <engine>-<release>" ;;
+*) die "usage: $0 python <engine>-<release> | all | releases | pin <engine>-<release>" ;;
 esac

@@ -9,6 +9,8 @@ source scripts/env.sh
 make --no-print-directory test
 failed=()
 for stack in $(scripts/stacks.sh); do
+	echo "== make check-commands STACK=$stack" >&2
+	scripts/check-commands.sh "$stack" || failed+=("$stack")
 	echo "== pulumi preview --stack $stack with the policy pack" >&2
 	pulumi stack select --create "$stack" >/dev/null
 	pulumi preview --stack "$stack" --non-interactive \

@@ -88,7 +88,7 @@ def test_a_misspelt_flag_is_refused_with_the_engines_message(
 ) -> None:
     parsed = parsers.get(release).parse(ENTRYPOINT[engine], [*REQUIRED[engine], "--tensor-paralel-size", "8"])
     assert not parsed.accepted
-    assert "unrecognized arguments: --tensor-paralel-size 8" in parsed.error
+    assert "unrecognized arguments: --tensor-paralel-size" in parsed.error
 
 
 def test_every_engine_has_a_pinned_release() -> None:
