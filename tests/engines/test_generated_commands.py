@@ -37,6 +37,7 @@ pytestmark = pytest.mark.engines
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_FILES = [*sorted(ROOT.glob("Pulumi.*.yaml")), *sorted((ROOT / "examples").glob("Pulumi.*.yaml"))]
+VLLM_ONLY_FLAG = "--enable-prefix-caching"
 SEEDS = {
     "cce-llama405b": cce_llama405b(),
     "ack-qwen3-vllm": ack_qwen3_32b("vllm"),
@@ -91,11 +92,14 @@ def test_sglang_workers_read_their_own_rank_and_the_leaders_address(parsers: Eng
 
 
 def pinned(raw: dict[str, Any]) -> dict[str, Any]:
-    """The drawn stack on the images tools/engines pins, memory fractions at two decimals (see below)."""
+    """The drawn stack on the images tools/engines pins, memory fractions at two decimals (see below), and
+    without the vLLM-only flag the drawn extraArgs give SGLang too (see the test after the sweep)."""
     raw = copy.deepcopy(raw)
     for model in raw["models"]:
         serving = model["serving"]
         serving["image"] = VLLM_IMAGE if serving["engine"] == "vllm" else SGLANG_IMAGE
+        if serving["engine"] == "sglang":
+            serving["extraArgs"] = [a for a in serving.get("extraArgs", []) if a != VLLM_ONLY_FLAG]
         for key in ("gpuMemoryUtilization", "memFractionStatic"):
             if key in serving:
                 serving[key] = round(serving[key], 2)
@@ -113,6 +117,17 @@ def test_every_command_the_planner_generates_is_accepted_with_the_plans_numbers(
     except PlanError:
         assume(False)
     assert check_stack(config, parsers) == []
+
+
+def test_a_vllm_flag_in_sglangs_extra_args_is_refused_by_sglang(parsers: EngineParsers) -> None:
+    """SGLang caches prefixes unless --disable-radix-cache; it has no --enable-prefix-caching, and would exit."""
+    config = parse(set_path(tiny_model("sglang"), "models[0].serving.extraArgs", [VLLM_ONLY_FLAG]))
+    problems = check_stack(config, parsers)
+    assert problems == [
+        f"models[0] (tiny) {role}: sglang-0.4.10.post2 (sglang launch_server) refuses the command: "
+        f"launch_server.py: error: unrecognized arguments: {VLLM_ONLY_FLAG}"
+        for role in ("leader", "worker 1")
+    ]
 
 
 @pytest.mark.xfail(strict=True, reason="plan.commands writes the memory fraction with :g (6 significant digits)")
