@@ -3,7 +3,7 @@ SHELL := /bin/bash
 STACK ?= dev
 ENV := source scripts/env.sh &&
 
-.PHONY: setup up preview destroy test lint policy-check pr-check bench cluster-tools cluster-up cluster-down e2e
+.PHONY: setup up preview destroy test lint policy-check pr-check bench cluster-tools cluster-up cluster-down e2e engines check-commands
 
 setup:  ## the virtualenv and the Pulumi CLI, language host and Kubernetes provider (idempotent)
 	scripts/setup.sh
@@ -39,8 +39,14 @@ lint: setup
 cluster-tools:  ## etcd, kube-apiserver & co., kwok and the LWS controller for the local cluster (idempotent)
 	tools/build-cluster.sh
 
-test: setup cluster-tools  ## lint, type-check and every test: the real Pulumi engine and the local cluster included
+test: setup cluster-tools engines  ## lint, type-check and every test: the real Pulumi engine and the local cluster included
 	$(ENV) ruff check . && ruff format --check . && mypy && pytest
+
+engines:  ## the engines' own parsers: a virtualenv per release in tools/engines (idempotent; minutes and GBs once)
+	scripts/engines.sh all
+
+check-commands: setup  ## a stack's generated commands parsed by its engines' own parsers (STACK=...)
+	scripts/check-commands.sh $(STACK)
 
 bench: setup
 	$(ENV) for script in benchmarks/*.py; do python "$$script" || exit 1; done

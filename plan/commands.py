@@ -31,7 +31,8 @@ SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"}
 #   --distributed-executor-backend; vllm/entrypoints/cli/serve.py and openai/cli_args.py: `vllm serve <model>`
 #   and --headless (engine cores only, no API server: the non-leader nodes of multi-node DP).
 # - SGLang v0.4.10.post2, python/sglang/srt/server_args.py (ServerArgs.add_cli_args): --tp, --pp-size, --dp-size,
-#   --enable-dp-attention, --enable-ep-moe (ep_size = tp_size), --dist-init-addr, --nnodes, --node-rank.
+#   --enable-dp-attention, --ep-size (= tp_size; --enable-ep-moe is deprecated), --dist-init-addr, --nnodes,
+#   --node-rank.
 # The search index holds other versions of those two files, so the spellings were cross-checked in public
 # multi-node DP launchers and tests that pass them to these releases; `make check-commands` (the engines'
 # own parsers) is the authority.
@@ -101,7 +102,7 @@ def _vllm_engine_args(spec: ServeSpec) -> list[str]:
     args = [
         "--tensor-parallel-size", str(spec.tensor_parallel),
         "--pipeline-parallel-size", str(spec.pipeline_parallel),
-        "--gpu-memory-utilization", f"{spec.memory_fraction:g}",
+        "--gpu-memory-utilization", str(spec.memory_fraction),
         "--max-model-len", str(spec.max_model_len),
         "--max-num-seqs", str(spec.max_num_seqs),
     ]  # fmt: skip
@@ -146,7 +147,7 @@ def _sglang(spec: ServeSpec, *, leader: bool) -> list[str]:
         "--model-path", spec.model_path,
         "--served-model-name", spec.served_name,
         "--tp", str(spec.tensor_parallel),
-        "--mem-fraction-static", f"{spec.memory_fraction:g}",
+        "--mem-fraction-static", str(spec.memory_fraction),
         "--context-length", str(spec.max_model_len),
         "--max-running-requests", str(spec.max_num_seqs),
     ]  # fmt: skip
@@ -155,7 +156,8 @@ def _sglang(spec: ServeSpec, *, leader: bool) -> list[str]:
     if spec.dp_attention:
         args += ["--dp-size", str(spec.data_parallel), "--enable-dp-attention"]
     if spec.expert_parallel:
-        args.append("--enable-ep-moe")
+        # SGLang 0.4.10 deprecates --enable-ep-moe for --ep-size, equal to the TP size.
+        args += ["--ep-size", str(spec.tensor_parallel)]
     if spec.group_size > 1:
         args += [
             "--dist-init-addr", f"$(LWS_LEADER_ADDRESS):{SGLANG_DIST_PORT}",
@@ -183,7 +185,7 @@ QUANTIZATION_FLAG: dict[Dtype, str | None] = {
 
 # Boolean switches (no value) of the engines that change how ranks are laid out.
 SWITCHES: dict[Engine, dict[str, tuple[str, ...]]] = {
-    Engine.VLLM: {"expert": ("--enable-expert-parallel", "-ep")},
+    Engine.VLLM: {"expert": ("--enable-expert-parallel",)},  # vLLM 0.10 has no -ep
     Engine.SGLANG: {"dp_attention": ("--enable-dp-attention",), "expert": ("--enable-ep-moe",)},
 }
 
@@ -382,6 +384,9 @@ def _values(engine: Engine, words: Sequence[str]) -> tuple[dict[str, str], froze
             values["model"] = positional
     switch_names = cast(Mapping[str, Sequence[str]], SWITCHES[engine])
     switches = frozenset(key for key, names in switch_names.items() if any(w.partition("=")[0] in names for w in words))
+    expert_size = values.get("expert_size", "")
+    if expert_size.isdigit() and int(expert_size) > 1:
+        switches |= {"expert"}  # SGLang's --ep-size N: expert parallelism without its old switch
     return values, switches
 
 

@@ -14,6 +14,8 @@ for stack in $(scripts/stacks.sh); do
 		failed+=("$stack")
 		continue
 	fi
+	echo "== make check-commands STACK=$stack" >&2
+	scripts/check-commands.sh "$stack" || failed+=("$stack")
 	echo "== pulumi preview --stack $stack with the policy pack" >&2
 	pulumi stack select --create "$stack" >/dev/null
 	pulumi preview --stack "$stack" --non-interactive \

@@ -328,7 +328,7 @@ def test_deepseek_r1_on_sglang_spans_tp_over_all_gpus_with_dp_attention() -> Non
     assert (group.parallelism.gpus, group.group_size, group.parallelism.attention_tensor) == (16, 2, 1)
     command = list(group.leader_command)
     assert command[command.index("--tp") + 1] == "16" and command[command.index("--dp-size") + 1] == "16"
-    assert "--enable-dp-attention" in command and "--enable-ep-moe" in command
+    assert "--enable-dp-attention" in command and "--ep-size" in command
     assert command[command.index("--node-rank") + 1] == "$(LWS_WORKER_INDEX)"
 
 

@@ -46,7 +46,7 @@ def test_flags_split_between_command_and_args_in_exec_form() -> None:
 
 
 def test_switches_and_short_aliases() -> None:
-    flags = read_flags(["vllm", "serve", "m", "-tp", "1", "-dp", "16", "-ep"])
+    flags = read_flags(["vllm", "serve", "m", "-tp", "1", "-dp", "16", "--enable-expert-parallel"])
     assert flags.integer("data") == 16 and flags.switches == {"expert"}
     sglang = read_flags(["python3", "-m", "sglang.launch_server", "--tp", "16", "--dp", "16", "--enable-dp-attention"])
     assert sglang.switches == {"dp_attention"}
