@@ -10,6 +10,7 @@ from plan import releases, rules, safety
 from plan.annotations import ModelFacts, model_annotations
 from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature
 from plan.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
+from plan.images import parse_image
 from plan.releases import LwsOptions
 from plan.rules import Finding
 from plan.scaling import check_autoscaling
@@ -444,6 +445,6 @@ def mirror_image(image: str, mirror: str | None) -> str:
     """Swap the registry of an image for the mirror (docker.io images have no registry part)."""
     if not mirror:
         return image
-    first, _, rest = image.partition("/")
-    has_registry = rest and ("." in first or ":" in first or first == "localhost")
-    return f"{mirror.rstrip('/')}/{rest if has_registry else image}"
+    ref = parse_image(image)
+    pinned = (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+    return f"{mirror.rstrip('/')}/{ref.path}{pinned}"

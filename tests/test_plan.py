@@ -579,6 +579,10 @@ def test_image_registry_mirror_replaces_the_registry() -> None:
         f"{mirror}/kube-ai/vllm:v0.10.0"
     )
     assert mirror_image("vllm/vllm-openai:v0.10.0", None) == "vllm/vllm-openai:v0.10.0"
+    digest = "sha256:" + "a" * 64
+    assert mirror_image(f"localhost:5000/lmsysorg/sglang:v0.4.10@{digest}", mirror) == (
+        f"{mirror}/lmsysorg/sglang:v0.4.10@{digest}"
+    )
 
 
 # ---- reading commands back -----------------------------------------------------------------------
