@@ -10,8 +10,8 @@ import pulumi_kubernetes as k8s
 
 from components import PACKAGE
 from components.chart_objects import ChartObjects, ChartSource, from_transform
+from kernel.rules import check_controller_upgrade
 from plan.manifests import ControllerOptions, controller_pod_fields, controller_values
-from plan.rules import check_controller_upgrade
 
 VERSION_LABEL = "inference.lws.dev/lws-version"
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"

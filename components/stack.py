@@ -20,7 +20,7 @@ from components.operations import ModelOperations, controller_chart_values, oper
 from components.statefulset_group import StatefulSetGroup
 from config.model import Cluster, ExternalWebhook, StackConfig
 from config.model import LwsController as LwsControllerConfig
-from plan.catalog import parse_version
+from kernel.catalog import parse_version
 from plan.group import GroupPlan, StackPlan
 from plan.manifests import ControllerOptions, NfsVolume, OssVolume, Placement
 from plan.safety import size_change_notice, size_is_immutable

@@ -19,7 +19,7 @@ from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from plan.catalog import (
+from kernel.catalog import (
     DEFAULT_LWS_VERSION,
     DEFAULT_SHM_BASE_GIB,
     DEFAULT_SHM_PER_GPU_GIB,
@@ -27,8 +27,8 @@ from plan.catalog import (
     Engine,
     parse_version,
 )
-from plan.checkpoints import catalog_ids, checkpoint_by_id
-from plan.hf_config import ConfigJsonError, read_config
+from kernel.checkpoints import catalog_ids, checkpoint_by_id
+from kernel.hf_config import ConfigJsonError, read_config
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 VERSION = r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$"

@@ -20,14 +20,14 @@ from config.load import ConfigError, parse
 from config.model import Serving, StackConfig
 from engine_parsers.client import EngineEnvironmentError, EngineParsers, Parsed, pinned_releases, release_name
 from engine_parsers.invocation import Invocation, invocations, release_of
-from plan.catalog import Engine
-from plan.commands import SGLANG_DIST_PORT
+from kernel.catalog import Engine
+from kernel.commands import SGLANG_DIST_PORT
 from plan.group import GroupPlan, PlanError, plan_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY_PORT = 6379  # multi-node-serving.sh's default, which our commands keep
 
-# What each engine calls the numbers the plan sets (its argparse `dest`), by the keys of plan.commands._FLAGS.
+# What each engine calls the numbers the plan sets (its argparse `dest`), by the keys of kernel.commands._FLAGS.
 ENGINE_FIELDS = {
     Engine.VLLM: {
         "tensor": "tensor_parallel_size",

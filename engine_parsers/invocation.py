@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from plan import shell
-from plan.catalog import Engine
-from plan.commands import VLLM_MULTINODE_SCRIPT
+from kernel import shell
+from kernel.catalog import Engine
+from kernel.commands import VLLM_MULTINODE_SCRIPT
 
 _PYTHON = re.compile(r"python(3(\.\d+)?)?")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
@@ -46,7 +46,7 @@ def expand_kubernetes(arg: str, env: Mapping[str, str]) -> str:
 
 def simple_commands(command: Sequence[str], env: Mapping[str, str]) -> list[list[str]]:
     """The argument vectors the container runs, in order (the shell's list split at its operators), read by
-    plan.shell as the policy pack reads them: $VAR, ${VAR:-x} and $((...)) expanded from the environment."""
+    kernel.shell as the policy pack reads them: $VAR, ${VAR:-x} and $((...)) expanded from the environment."""
     expanded = [shell.kubernetes_expand(arg, env) for arg in command]
     script = shell.shell_script(expanded)
     if script is None:

@@ -1,1 +1,2 @@
-"""The deployment plan: pure functions from stack config to every number a group needs."""
+"""The deployment plan: pure functions from the stack config (config/) to every number and object a group
+needs, on the kernel (kernel/) the policy pack shares."""

@@ -6,15 +6,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from config.model import Cluster, Deployment, StackConfig
-from plan import releases, rules, safety
-from plan.annotations import ModelFacts, model_annotations
-from plan.catalog import GPU_MEMORY_MIB, Engine, LwsFeature
-from plan.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
-from plan.images import parse_image
-from plan.releases import LwsOptions
-from plan.rules import Finding
-from plan.scaling import check_autoscaling
-from plan.sizing import (
+from kernel import rules
+from kernel.annotations import ModelFacts, model_annotations
+from kernel.catalog import GPU_MEMORY_MIB, Engine, LwsFeature
+from kernel.commands import QUANTIZATION_FLAG, ServeSpec, leader_command, worker_command
+from kernel.images import parse_image
+from kernel.rules import Finding
+from kernel.sizing import (
     Attention,
     MemoryEstimate,
     ModelShape,
@@ -28,7 +26,10 @@ from plan.sizing import (
     startup_budget_seconds,
     weight_bytes,
 )
-from plan.units import MIB
+from kernel.units import MIB
+from plan import releases, safety
+from plan.releases import LwsOptions
+from plan.scaling import check_autoscaling
 
 
 @dataclass(frozen=True)

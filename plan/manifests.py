@@ -13,17 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plan.annotations import GPU_PRODUCT_LABEL, GPU_RESOURCE, MODEL_VOLUME, SHM_VOLUME
-from plan.catalog import Engine
+from kernel import lws_api
+from kernel.annotations import GPU_PRODUCT_LABEL, GPU_RESOURCE, MODEL_VOLUME, SHM_VOLUME
+from kernel.catalog import Engine
+from kernel.units import gi_quantity, gib
 from plan.group import GroupPlan
 from plan.releases import lws_spec_fields
-from plan.units import gi_quantity, gib
 
 Manifest = dict[str, Any]
 
-LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
-LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
-EXCLUSIVE_TOPOLOGY_ANNOTATION = "leaderworkerset.sigs.k8s.io/exclusive-topology"
+LWS_API_VERSION = lws_api.API_VERSION
+LWS_NAME_LABEL = lws_api.SET_NAME_LABEL
+EXCLUSIVE_TOPOLOGY_ANNOTATION = lws_api.EXCLUSIVE_TOPOLOGY_ANNOTATION
 MULTUS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 VOLCANO_QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"
 ENGINE_CONTAINER = "engine"

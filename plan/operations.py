@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.model import ScalingBackend, ScalingMetric
-from plan.catalog import Engine
+from kernel.catalog import Engine
 from plan.group import GroupPlan
 from plan.manifests import LWS_API_VERSION, Manifest, labels
 from plan.scaling import KV_CACHE_METRIC, QUEUE_METRIC, ScalingPlan

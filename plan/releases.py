@@ -1,6 +1,6 @@
 """What a group may use on the cluster's LWS release, and how a cluster moves from one release to another.
 
-Pure functions over the feature matrix of plan.catalog: the plan calls them for the stack's groups, the
+Pure functions over the feature matrix of kernel.catalog: the plan calls them for the stack's groups, the
 policy pack (and the controller's upgrade hook) for objects read back.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 from packaging.version import Version
 
 from config.model import Cluster, Serving, StackConfig
-from plan.catalog import (
+from kernel import lws_api
+from kernel.catalog import (
     LWS_BUILT_HERE,
     LWS_FEATURE_SINCE,
     LWS_KUBERNETES_RANGE,
@@ -22,8 +23,8 @@ from plan.catalog import (
     lws_supports,
     release,
 )
-from plan.rules import Finding
-from plan.sizing import Parallelism
+from kernel.rules import Finding
+from kernel.sizing import Parallelism
 
 SLOW_LOAD_SECONDS = 60
 """A multi-pod group whose pods take at least this long to read the weights starts slowly: a pod that
@@ -33,15 +34,15 @@ again and again (kubernetes-sigs/lws#726)."""
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 """Set by the StatefulSet controller on every pod since Kubernetes 1.28 (PodIndexLabel)."""
 STATEFULSET_MINIMUM_KUBERNETES = (1, 28)
-RECREATE_AFTER_START_ANNOTATION = "leaderworkerset.sigs.k8s.io/experimental-recreate-group-after-start"
+RECREATE_AFTER_START_ANNOTATION = lws_api.RECREATE_AFTER_START_ANNOTATION
 
 
 @dataclass(frozen=True)
 class LwsOptions:
     """The LeaderWorkerSet fields the plan sets, each one the cluster's release has."""
 
-    restart_policy: str = "RecreateGroupOnPodRestart"
-    startup_policy: str = "LeaderCreated"
+    restart_policy: str = lws_api.RECREATE_GROUP_ON_POD_RESTART
+    startup_policy: str = lws_api.LEADER_CREATED
     subdomain_policy: str | None = None
     rollout_partition: int | None = None
     rollout_max_surge: int | None = None
@@ -75,8 +76,8 @@ def plan_lws_options(
     """The fields of one group's LeaderWorkerSet, with findings keyed by the serving key they concern."""
     findings: list[tuple[str, Finding]] = []
     restart, annotations = _restart_policy(request.restart_policy, lws, group_size, load_seconds, findings)
-    startup = request.startup_policy or "LeaderCreated"
-    if startup == "LeaderReady" and group_size > 1:
+    startup = request.startup_policy or lws_api.LEADER_CREATED
+    if startup == lws_api.LEADER_READY and group_size > 1:
         findings.append(
             (
                 "serving.startupPolicy",
@@ -104,7 +105,7 @@ def plan_lws_options(
 def _restart_policy(
     asked: str | None, lws: Version, group_size: int, load_seconds: float, findings: list[tuple[str, Finding]]
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
-    if asked == "RecreateGroupAfterStart" and not lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START):
+    if asked == lws_api.RECREATE_GROUP_AFTER_START and not lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START):
         findings.append(
             ("serving.restartPolicy", Finding("versions", needs(LwsFeature.RECREATE_GROUP_AFTER_START, lws)))
         )
@@ -112,11 +113,11 @@ def _restart_policy(
         return asked, ()
     slow = group_size > 1 and load_seconds >= SLOW_LOAD_SECONDS
     if not slow:
-        return "RecreateGroupOnPodRestart", ()
+        return lws_api.RECREATE_GROUP_ON_POD_RESTART, ()
     if lws_supports(lws, LwsFeature.RECREATE_GROUP_AFTER_START):
-        return "RecreateGroupAfterStart", ()
+        return lws_api.RECREATE_GROUP_AFTER_START, ()
     if lws_supports(lws, LwsFeature.RECREATE_AFTER_START_ANNOTATION):
-        return "RecreateGroupOnPodRestart", ((RECREATE_AFTER_START_ANNOTATION, "true"),)
+        return lws_api.RECREATE_GROUP_ON_POD_RESTART, ((RECREATE_AFTER_START_ANNOTATION, "true"),)
     findings.append(
         (
             "serving.restartPolicy",
@@ -130,7 +131,7 @@ def _restart_policy(
             ),
         )
     )
-    return "RecreateGroupOnPodRestart", ()
+    return lws_api.RECREATE_GROUP_ON_POD_RESTART, ()
 
 
 def lws_spec_fields(options: LwsOptions) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def features_in_spec(spec: Mapping[str, Any]) -> list[LwsFeature]:
     template = spec.get("leaderWorkerTemplate") or {}
     rolling = (spec.get("rolloutStrategy") or {}).get("rollingUpdateConfiguration") or {}
     used: list[LwsFeature] = []
-    if template.get("restartPolicy") == "RecreateGroupAfterStart":
+    if template.get("restartPolicy") == lws_api.RECREATE_GROUP_AFTER_START:
         used.append(LwsFeature.RECREATE_GROUP_AFTER_START)
     if template.get("volumeClaimTemplates"):
         used.append(LwsFeature.VOLUME_CLAIM_TEMPLATES)
@@ -241,7 +242,7 @@ def check_statefulset_request(request: LwsRequest) -> list[tuple[str, Finding]]:
         "serving.rolloutPartition": request.rollout_partition is not None,
         "serving.rolloutMaxSurge": request.rollout_max_surge is not None,
         "serving.subdomainPolicy": request.subdomain_policy is not None,
-        "serving.startupPolicy": request.startup_policy == "LeaderReady",
+        "serving.startupPolicy": request.startup_policy == lws_api.LEADER_READY,
     }
     return [
         (

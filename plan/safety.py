@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from config.model import LwsMode, StackConfig
-from plan.catalog import LwsFeature, lws_supports
+from kernel.catalog import LwsFeature, lws_supports
 
 # ---- names ---------------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from config.model import Autoscaling, Cluster, ScalingBackend, ScalingMetric
-from plan.catalog import Engine
-from plan.rules import Finding
+from kernel.catalog import Engine
+from kernel.rules import Finding
 
 if TYPE_CHECKING:
     from plan.group import GroupPlan

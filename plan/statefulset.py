@@ -12,12 +12,13 @@ pods fails, and roll out an update group by group.
 
 from __future__ import annotations
 
+from kernel import lws_api
 from plan.group import GroupPlan
 from plan.manifests import LWS_NAME_LABEL, Manifest, Placement, await_timeout_seconds, labels, pod_template
 from plan.releases import POD_INDEX_LABEL
 
-GROUP_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
-WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
+GROUP_INDEX_LABEL = lws_api.GROUP_INDEX_LABEL
+WORKER_INDEX_LABEL = lws_api.WORKER_INDEX_LABEL
 
 WAIT_CONTAINER = "wait-for-leader"
 
@@ -42,9 +43,9 @@ def leader_stateful_set(group: GroupPlan, placement: Placement) -> Manifest:
     own_address = f"$(LWS_POD_NAME).{headless_service_name(group)}.{placement.namespace}"
     env: list[Manifest] = [
         {"name": "LWS_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "LWS_LEADER_ADDRESS", "value": own_address},
-        {"name": "LWS_GROUP_SIZE", "value": str(group.group_size)},
-        {"name": "LWS_WORKER_INDEX", "value": "0"},
+        {"name": lws_api.LEADER_ADDRESS_ENV, "value": own_address},
+        {"name": lws_api.GROUP_SIZE_ENV, "value": str(group.group_size)},
+        {"name": lws_api.WORKER_INDEX_ENV, "value": "0"},
     ]
     _prepend_env(template, env)
     return _stateful_set(group.name, group, placement, template, replicas=group.replicas, component="leader")
@@ -56,9 +57,12 @@ def worker_stateful_set(group: GroupPlan, placement: Placement, group_index: int
     template["metadata"]["labels"] |= {LWS_NAME_LABEL: group.name, GROUP_INDEX_LABEL: str(group_index)}
     address = leader_address(group, placement.namespace, group_index)
     env: list[Manifest] = [
-        {"name": "LWS_LEADER_ADDRESS", "value": address},
-        {"name": "LWS_GROUP_SIZE", "value": str(group.group_size)},
-        {"name": "LWS_WORKER_INDEX", "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{POD_INDEX_LABEL}']"}}},
+        {"name": lws_api.LEADER_ADDRESS_ENV, "value": address},
+        {"name": lws_api.GROUP_SIZE_ENV, "value": str(group.group_size)},
+        {
+            "name": lws_api.WORKER_INDEX_ENV,
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{POD_INDEX_LABEL}']"}},
+        },
     ]
     _prepend_env(template, env)
     # The leader first: the worker's engine connects to the leader at start (Ray head, SGLang dist-init).

@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-# The pack runs with policies/ as its working directory: make the repository's `plan` importable.
+# The pack runs with policies/ as its working directory: make the repository's kernel importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lws_guard.pack import PACK_NAME, resource_policies, stack_policies

@@ -29,7 +29,7 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import Policy
 
 from config.reference import rewrite_section
-from plan.catalog import DEFAULT_LWS_VERSION
+from kernel.catalog import DEFAULT_LWS_VERSION
 from scripts import policy_config
 
 BEGIN = "<!-- policy-reference:begin -->"

@@ -12,7 +12,7 @@ import pytest
 
 from config.load import ConfigError, config_key, parse, plaintext_secrets
 from config.model import SECRET_KEYS, LwsMode
-from plan.catalog import Dtype, Engine
+from kernel.catalog import Dtype, Engine
 from tests.factories import (
     ack_qwen3_32b,
     cce_llama405b,

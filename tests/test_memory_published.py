@@ -1,4 +1,4 @@
-"""The per-GPU memory estimate of plan.sizing against footprints that vLLM and SGLang logged in public.
+"""The per-GPU memory estimate of kernel.sizing against footprints that vLLM and SGLang logged in public.
 
 Each row quotes one startup log: the model's shape (from its config.json), TP and PP, the engine settings the
 log shows, and the memory the log reports per GPU. Both engines print GiB, even where they write "GB".
@@ -9,7 +9,7 @@ log shows, and the memory the log reports per GPU. Both engines print GiB, even 
   step; the total here is the memory those steps took, as each row says.
 
 The estimate gets the token capacity the log reports, so it is compared with the same KV cache the engine
-allocated; everything else (weights, KV bytes per token, runtime overhead) comes from plan.sizing.
+allocated; everything else (weights, KV bytes per token, runtime overhead) comes from kernel.sizing.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from plan.catalog import Dtype, Engine
-from plan.checkpoints import find_checkpoint
-from plan.sizing import (
+from kernel.catalog import Dtype, Engine
+from kernel.checkpoints import find_checkpoint
+from kernel.sizing import (
     Attention,
     MemoryEstimate,
     ModelShape,
@@ -30,7 +30,7 @@ from plan.sizing import (
     weight_bytes,
     weights_per_gpu,
 )
-from plan.units import GIB
+from kernel.units import GIB
 
 # ---- model shapes (config.json of each model; parameters from the safetensors index) -------------------------
 
@@ -192,7 +192,7 @@ def test_runtime_overhead_is_within_2_gib_of_the_log(row: Footprint) -> None:
 # ---- mixture-of-experts, MLA and FP4 checkpoints ---------------------------------------------------------------
 #
 # These logs report the weights per GPU or the KV cache (tokens and bytes), not always both, so each row checks
-# what its log shows, each within 10%. The shapes come from the catalog (plan/checkpoints.py), that is from the
+# what its log shows, each within 10%. The shapes come from the catalog (kernel/checkpoints.py), that is from the
 # checkpoints' config.json through the same reader as `models[i].model.configFile`.
 
 

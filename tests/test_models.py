@@ -14,15 +14,13 @@ from typing import Any
 import pytest
 
 from config.load import ConfigError, parse
-from plan.annotations import ModelFacts, model_annotations, read_model_annotations
-from plan.catalog import Dtype, Engine
-from plan.checkpoints import CATALOG, catalog_markdown, checkpoint_by_id, find_checkpoint
-from plan.commands import read_flags
-from plan.group import GroupPlan, PlanError, Problem, plan_stack
-from plan.hf_config import ConfigJsonError, read_config
-from plan.manifests import plan_summary
-from plan.rules import check_extra_args
-from plan.sizing import (
+from kernel.annotations import ModelFacts, model_annotations, read_model_annotations
+from kernel.catalog import Dtype, Engine
+from kernel.checkpoints import CATALOG, catalog_markdown, checkpoint_by_id, find_checkpoint
+from kernel.commands import read_flags
+from kernel.hf_config import ConfigJsonError, read_config
+from kernel.rules import check_extra_args
+from kernel.sizing import (
     Attention,
     dense_weight_bytes,
     estimate_memory,
@@ -30,7 +28,9 @@ from plan.sizing import (
     kv_bytes_per_token,
     weights_per_gpu,
 )
-from plan.units import GIB
+from kernel.units import GIB
+from plan.group import GroupPlan, PlanError, Problem, plan_stack
+from plan.manifests import plan_summary
 from tests.factories import SGLANG_IMAGE, VLLM_IMAGE, Config, set_path
 
 DATA = Path(__file__).parent / "data" / "config_json"
@@ -403,7 +403,7 @@ def test_annotations_without_the_moe_keys_read_as_a_dense_model() -> None:
 def test_the_readme_lists_the_catalog_as_printed() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("<!-- model-catalog:begin -->") : readme.index("<!-- model-catalog:end -->")]
-    assert catalog_markdown() in section, "regenerate it: python -m plan.checkpoints"
+    assert catalog_markdown() in section, "regenerate it: python -m kernel.checkpoints"
 
 
 def test_sglang_dp_attention_for_a_dense_model_is_advised_against() -> None:

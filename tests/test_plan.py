@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from config.load import parse
-from plan.annotations import read_model_annotations
-from plan.catalog import BYTES_PER_PARAMETER, Dtype, Engine
-from plan.commands import SGLANG_DIST_PORT, VLLM_MULTINODE_SCRIPT, read_flags
-from plan.group import GroupPlan, PlanError, Problem, StackPlan, mirror_image, plan_stack
-from plan.rules import GroupShape, check_env_expansion, check_parallelism, check_shared_memory
-from plan.sizing import (
+from kernel.annotations import read_model_annotations
+from kernel.catalog import BYTES_PER_PARAMETER, Dtype, Engine
+from kernel.commands import SGLANG_DIST_PORT, VLLM_MULTINODE_SCRIPT, read_flags
+from kernel.rules import GroupShape, check_env_expansion, check_parallelism, check_shared_memory
+from kernel.sizing import (
     ModelShape,
     estimate_memory,
     pod_memory_bytes,
@@ -26,7 +25,8 @@ from plan.sizing import (
     startup_budget_seconds,
     weight_bytes,
 )
-from plan.units import GIB, MIB
+from kernel.units import GIB, MIB
+from plan.group import GroupPlan, PlanError, Problem, StackPlan, mirror_image, plan_stack
 from tests.factories import (
     ack_qwen3_32b,
     cce_llama405b,

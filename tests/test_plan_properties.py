@@ -24,11 +24,11 @@ from pydantic import BaseModel
 
 from config.load import ConfigError, parse
 from config.model import StackConfig
-from plan import rules
-from plan.catalog import GPU_MEMORY_MIB, Dtype, Engine
-from plan.commands import read_flags
+from kernel import rules
+from kernel.catalog import GPU_MEMORY_MIB, Dtype, Engine
+from kernel.commands import read_flags
+from kernel.sizing import shm_floor_bytes
 from plan.group import GroupPlan, PlanError, plan_stack
-from plan.sizing import shm_floor_bytes
 from tests.factories import ack_qwen3_32b, cce_llama405b, tiny_model
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

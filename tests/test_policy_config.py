@@ -18,7 +18,7 @@ from lws_guard.shared_memory import check_shared_memory_advice
 
 from config.load import ConfigError, parse
 from config.model import Cluster, LwsController
-from plan import catalog
+from kernel import catalog
 from plan.group import plan_stack
 from plan.manifests import Placement, leader_worker_set
 from scripts import policy_config

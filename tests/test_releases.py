@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from config.load import parse
-from plan.catalog import (
+from kernel.catalog import (
     DEFAULT_LWS_VERSION,
     LWS_BUILT_HERE,
     LWS_RELEASES,
@@ -18,10 +18,10 @@ from plan.catalog import (
     parse_version,
     release,
 )
+from kernel.rules import check_controller_upgrade
 from plan.group import GroupPlan, PlanError, Problem, plan_stack
 from plan.manifests import ControllerOptions, Placement, controller_pod_fields, controller_values, leader_worker_set
 from plan.releases import RECREATE_AFTER_START_ANNOTATION, check_lws_spec, first_release, release_table
-from plan.rules import check_controller_upgrade
 from tests.factories import cce_llama405b, set_path, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Advisory checks: worth a look in review, not worth blocking a deployment.
 
-* image-pinned: every container image has a version tag or a digest (plan.rules.check_image_pinned);
+* image-pinned: every container image has a version tag or a digest (kernel.rules.check_image_pinned);
 * leader-probe: a LeaderWorkerSet leader has a readiness or startup probe;
 * model-volume-readonly: inference containers mount PVC, NFS and CSI volumes read-only;
 * model-pv-reclaim: OSS and NFS model PersistentVolumes are not reclaimed with Delete.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kernel.rules import check_image_pinned
 from lws_guard import manifest
 from lws_guard.serving import flags_of
 from lws_guard.settings import Settings
-from plan.rules import check_image_pinned
 
 SHARED_VOLUME_SOURCES = ("persistentVolumeClaim", "nfs", "csi")
 MODEL_PV_DRIVERS = {"ossplugin.csi.alibabacloud.com", "nasplugin.csi.alibabacloud.com", "nfs.csi.k8s.io"}

@@ -20,11 +20,11 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
+from kernel.catalog import Engine
 from lws_guard import manifest
 from lws_guard.serving import find_server
 from lws_guard.settings import Settings
 from lws_guard.upgrade import StackResource
-from plan.catalog import Engine
 
 HPA_KIND = "HorizontalPodAutoscaler"
 SCALED_OBJECT_KIND = "ScaledObject"

@@ -5,15 +5,15 @@ what it cannot judge is reported with the reason (gpu-memory-unverified, advisor
 silently because a number was missing.
 
 The numbers:
-* TP and PP from the server's command (plan.commands.read_flags), the fraction of GPU memory the
+* TP and PP from the server's command (kernel.commands.read_flags), the fraction of GPU memory the
   engine may use from --gpu-memory-utilization / --mem-fraction-static (else the engine default);
 * the GPU from the pod's nodeSelector or required node affinity on the GPU feature discovery labels
   (nvidia.com/gpu.memory wins over the product), else the cluster default of the policy config, the
   smallest one when leader and workers or affinity terms allow several;
 * the model from the inference.lws.dev/* annotations our components write (the full shape: weights,
-  KV cache for max-model-len tokens, runtime, by plan.sizing.estimate_memory with the command's data and
+  KV cache for max-model-len tokens, runtime, by kernel.sizing.estimate_memory with the command's data and
   expert parallelism); else from the built-in catalog when the served model is one of its checkpoints
-  (plan.checkpoints.find_checkpoint: the same full shape for --max-model-len or the model's context,
+  (kernel.checkpoints.find_checkpoint: the same full shape for --max-model-len or the model's context,
   stored as --quantization says); weights that cannot fit are denied, a KV cache for the whole context
   that may not fit is advice. Else from the parameter count in the served model's name and the storage
   type from flags or name (fp8, int4, MXFP4 for gpt-oss and *MXFP4*, NVFP4 for *NVFP4*/*FP4* and
@@ -31,13 +31,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lws_guard import manifest
-from lws_guard.serving import DEFAULT_FRACTION, FRACTION_FLAG, Server, find_server, parameter_count, storage
-from lws_guard.settings import Settings
-from plan.annotations import GPU_RESOURCE, PREFIX, ModelFacts, read_model_annotations
-from plan.checkpoints import Checkpoint, find_checkpoint
-from plan.rules import check_memory_fit
-from plan.sizing import (
+from kernel.annotations import GPU_RESOURCE, PREFIX, ModelFacts, read_model_annotations
+from kernel.checkpoints import Checkpoint, find_checkpoint
+from kernel.rules import check_memory_fit
+from kernel.sizing import (
     DEFAULT_MAX_NUM_SEQS,
     MemoryEstimate,
     ModelShape,
@@ -45,7 +42,10 @@ from plan.sizing import (
     estimate_memory,
     weight_bytes,
 )
-from plan.units import MIB, fmt_gib
+from kernel.units import MIB, fmt_gib
+from lws_guard import manifest
+from lws_guard.serving import DEFAULT_FRACTION, FRACTION_FLAG, Server, find_server, parameter_count, storage
+from lws_guard.settings import Settings
 
 KIND = "LeaderWorkerSet"
 # Longer annotation values are no numbers a model has (and int() of them is slow or refused).

@@ -15,16 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plan.annotations import GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL, GPU_RESOURCE
-from plan.commands import image_entrypoint
-from plan.images import ImageRef as ImageRef
-from plan.images import parse_image as parse_image
-from plan.rules import SHM_HOST
-from plan.shell import kubernetes_expand
-from plan.units import parse_quantity
+from kernel import lws_api
+from kernel.annotations import GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL, GPU_RESOURCE
+from kernel.commands import image_entrypoint
+from kernel.images import ImageRef as ImageRef
+from kernel.images import parse_image as parse_image
+from kernel.rules import SHM_HOST
+from kernel.shell import kubernetes_expand
+from kernel.units import parse_quantity
 
 LWS_TYPE = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
-LWS_GROUP = "leaderworkerset.x-k8s.io"
+LWS_GROUP = lws_api.GROUP
 # LWS 0.9+: prefill/decode roles, each a LeaderWorkerSet template (api/disaggregatedset/v1 of
 # kubernetes-sigs/lws: roles[].spec.leaderWorkerTemplate; v1alpha1 inlines the spec: roles[].leaderWorkerTemplate).
 DISAGGREGATED_GROUP = "disaggregatedset.x-k8s.io"
@@ -332,7 +333,7 @@ def mounts(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 @dataclass(frozen=True)
 class ShmMount:
     """What backs a container's /dev/shm: medium None means nothing (the runtime's 64 MiB), "Memory" or
-    "" (disk) an emptyDir, plan.rules.SHM_HOST the node's own /dev/shm (hostIPC or a hostPath)."""
+    "" (disk) an emptyDir, kernel.rules.SHM_HOST the node's own /dev/shm (hostIPC or a hostPath)."""
 
     medium: str | None
     size_bytes: float | None
@@ -378,7 +379,7 @@ def env_literals(container: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 # ---- images ----------------------------------------------------------------------------------
-# One parser for the plan and the pack: plan.images (ImageRef and parse_image are re-exported here).
+# One parser for the plan and the pack: kernel.images (ImageRef and parse_image are re-exported here).
 
 # ---- GPU selection ---------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """parallelism (mandatory) and parallelism-advice (advisory): the engine's ranks and the group's GPUs.
 
-Mandatory, because the group cannot start (plan.rules.check_parallelism, check_coordination,
+Mandatory, because the group cannot start (kernel.rules.check_parallelism, check_coordination,
 check_env_expansion, shared with the planner):
 * more ranks (vLLM TP x PP x DP; SGLang --tp x --pp-size, --dp-size only without --enable-dp-attention)
   than the group's GPUs (the leader's plus each worker's, any accelerator vendor): the engine waits for
@@ -20,11 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lws_guard import manifest
-from lws_guard.serving import Server, container_flags, is_server, pod_servers
-from lws_guard.settings import Settings
-from plan.catalog import Engine
-from plan.rules import (
+from kernel.catalog import Engine
+from kernel.rules import (
     Finding,
     GroupShape,
     check_coordination,
@@ -32,6 +29,9 @@ from plan.rules import (
     check_local_ranks,
     check_parallelism,
 )
+from lws_guard import manifest
+from lws_guard.serving import Server, container_flags, is_server, pod_servers
+from lws_guard.settings import Settings
 
 # In a shell script the shell expands these itself; they mean the same as $(LWS_GROUP_SIZE).
 _SHELL_GROUP_SIZE = ("$LWS_GROUP_SIZE", "${LWS_GROUP_SIZE}")

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from kernel.shell import shell_script, simple_commands
 from lws_guard import manifest
 from lws_guard.settings import Settings
-from plan.shell import shell_script, simple_commands
 
 OSS_CSI_DRIVER = "ossplugin.csi.alibabacloud.com"
 _OSS_KEYS = {"akid", "aksecret", "accesskeyid", "accesskeysecret"}

@@ -1,6 +1,6 @@
 """The serving engine of a LeaderWorkerSet, read back from its containers' commands.
 
-plan.commands.read_flags parses one command (vLLM or SGLang, `sh -c` scripts included); this module
+kernel.commands.read_flags parses one command (vLLM or SGLang, `sh -c` scripts included); this module
 finds the container that runs the server and reads the model's size and storage type from what it
 serves: `--model Meta-Llama-3.1-405B-Instruct`, `--model-path /models/Qwen3-32B`, `--quantization awq`.
 """
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from kernel import lws_api
+from kernel.catalog import BYTES_PER_PARAMETER, Dtype, Engine
+from kernel.commands import ServeFlags, read_flags, read_servers
 from lws_guard import manifest
-from plan.catalog import BYTES_PER_PARAMETER, Dtype, Engine
-from plan.commands import ServeFlags, read_flags, read_servers
 
 # What the engines take when their command sets no fraction: vLLM --gpu-memory-utilization 0.9,
 # SGLang --mem-fraction-static 0.88 (the same defaults as config.model.Serving.memory_fraction).
@@ -64,7 +65,7 @@ def is_server(flags: ServeFlags) -> bool:
 
 def injected_env(props: Mapping[str, Any]) -> dict[str, str]:
     """What LWS injects into every container that the pack can know: the group size."""
-    return {"LWS_GROUP_SIZE": str(manifest.group_size(props))}
+    return {lws_api.GROUP_SIZE_ENV: str(manifest.group_size(props))}
 
 
 def container_flags(props: Mapping[str, Any], container: Mapping[str, Any]) -> ServeFlags:

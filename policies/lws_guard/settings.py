@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from plan.catalog import (
+from kernel.catalog import (
     DEFAULT_GPU_PRODUCT,
     DEFAULT_LWS_VERSION,
     DEFAULT_SHM_BASE_GIB,
@@ -24,9 +24,9 @@ from plan.catalog import (
     GPU_MEMORY_MIB,
     parse_version,
 )
-from plan.units import GIB, MIB
+from kernel.units import GIB, MIB
 
-# The cluster defaults are the stack config's (plan.catalog); policies/config/<stack>.json is generated from
+# The cluster defaults are the stack config's (kernel.catalog); policies/config/<stack>.json is generated from
 # the stack (scripts/policy_config.py), so these apply only where no stack stands behind the config.
 DEFAULT_GPU = DEFAULT_GPU_PRODUCT
 # What an engine holds on each GPU besides the weights when only a parameter count is known: the CUDA
@@ -40,7 +40,7 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     "gpuMemoryMiB": {
         "type": "object",
         "description": "Memory per GPU in MiB by nvidia.com/gpu.product value; extends and overrides the "
-        "built-in table (plan.catalog.GPU_MEMORY_MIB).",
+        "built-in table (kernel.catalog.GPU_MEMORY_MIB).",
         "additionalProperties": {"type": "integer", "minimum": 1},
         "default": {},
     },

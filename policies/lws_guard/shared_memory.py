@@ -1,6 +1,6 @@
 """shared-memory (mandatory) and shared-memory-advice (advisory): /dev/shm of GPU containers.
 
-One rule, plan.rules.check_shared_memory (the planner's too), split by severity:
+One rule, kernel.rules.check_shared_memory (the planner's too), split by severity:
 * mandatory, because it fails: a container with several GPUs, or with a GPU in a group of several pods,
   has no /dev/shm volume (the container runtime's 64 MiB default breaks NCCL); or its emptyDir's
   sizeLimit exceeds the container's memory limit (the pod is OOM-killed as shared memory fills);
@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kernel.rules import Finding, check_shared_memory
+from kernel.sizing import shm_floor_bytes
 from lws_guard import manifest
 from lws_guard.settings import Settings
-from plan.rules import Finding, check_shared_memory
-from plan.sizing import shm_floor_bytes
 
 
 def check_shared_memory_policy(

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kernel import lws_api
+from kernel.lws_api import API_VERSION as LWS_API_VERSION
 from lws_guard import manifest
-from plan.manifests import LWS_API_VERSION
 
-GROUP_SIZE_ENV = "LWS_GROUP_SIZE"
-WORKER_INDEX_ENV = "LWS_WORKER_INDEX"
+GROUP_SIZE_ENV = lws_api.GROUP_SIZE_ENV
+WORKER_INDEX_ENV = lws_api.WORKER_INDEX_ENV
 
 
 def _env(props: Mapping[str, Any]) -> dict[str, Any]:

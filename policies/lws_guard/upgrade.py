@@ -13,7 +13,7 @@ disagree half way), so every object that states the controller's version must st
 Floating versions (main, latest, no tag) are denied always. A different release passes only in a
 maintenance window (config maintenance: true), and then only once no LeaderWorkerSet remains in the
 stack, which only a stack policy can see. The message carries the offline procedure for the pair of
-releases (plan/upgrades.py): across 0.8 it includes the CRD step, since the 0.8 chart moved its CRDs out of
+releases (kernel/upgrades.py): across 0.8 it includes the CRD step, since the 0.8 chart moved its CRDs out of
 the Helm release and a `helm upgrade` from before deletes the CRD and every LeaderWorkerSet (lws#880).
 """
 
@@ -24,10 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kernel.catalog import release
+from kernel.rules import check_controller_upgrade
 from lws_guard import manifest
 from lws_guard.settings import Settings
-from plan.catalog import release
-from plan.rules import check_controller_upgrade
 
 CHART_LABEL = "helm.sh/chart"
 VERSION_LABEL = "app.kubernetes.io/version"

@@ -1,4 +1,4 @@
-"""plan/commands.py's hand-written flag tables against the engines' parsers of the pinned releases.
+"""kernel/commands.py's hand-written flag tables against the engines' parsers of the pinned releases.
 
 _FLAGS (what the pack reads, and refuses in extraArgs), SWITCHES (valueless rank-layout flags) and _PLANNED
 (flags the plan sets itself) must be flags the engine has, meaning what we think: a flag the engine does not
@@ -15,8 +15,8 @@ import pytest
 
 from engine_parsers.check import ENGINE_FIELDS, SWITCH_FIELDS
 from engine_parsers.client import EngineParsers, pinned_releases
-from plan.catalog import Engine
-from plan.commands import _FLAGS, _PLANNED, SWITCHES
+from kernel.catalog import Engine
+from kernel.commands import _FLAGS, _PLANNED, SWITCHES
 
 pytestmark = pytest.mark.engines
 

@@ -28,7 +28,7 @@ from engine_parsers.check import (
     pods,
 )
 from engine_parsers.client import EngineParsers
-from plan.catalog import Engine
+from kernel.catalog import Engine
 from plan.group import PlanError, plan_stack
 from tests.factories import SGLANG_IMAGE, VLLM_IMAGE, ack_qwen3_32b, cce_llama405b, set_path, tiny_model
 from tests.test_plan_properties import valid_stacks

@@ -1,7 +1,7 @@
 """The pack's command reader against the engines' own parsers, on manifests we did not generate.
 
 For every container of every LeaderWorkerSet in the policy fixtures (tests/policies/fixtures) and in the pack's
-corpus (tests/policies/corpus, when present), plan.commands.read_flags reads TP, PP, DP and the model from the
+corpus (tests/policies/corpus, when present), kernel.commands.read_flags reads TP, PP, DP and the model from the
 command as written; the engine's parser reads them from the command as the pod runs it (Kubernetes' `$(VAR)`
 expansion with the LWS environment and the container's literal env, then the shell). They must agree, or the
 pack sizes memory, ranks and Ray clusters for numbers the engine never uses. A command the engine refuses is
@@ -21,8 +21,8 @@ import yaml
 from engine_parsers.check import ENGINE_FIELDS
 from engine_parsers.client import EngineParsers, pinned_releases, release_name
 from engine_parsers.invocation import Invocation, invocations, release_of
-from plan.catalog import Engine
-from plan.commands import read_servers
+from kernel.catalog import Engine
+from kernel.commands import read_servers
 from tests.engines.conftest import REFUSALS
 
 pytestmark = pytest.mark.engines

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from plan.catalog import Engine
-from plan.commands import image_entrypoint, read_flags, read_servers, unexpanded_lws_references
-from plan.images import parse_image
-from plan.rules import check_image_pinned, image_tag
-from plan.shell import evaluate_arithmetic, shell_script, simple_commands
+from kernel.catalog import Engine
+from kernel.commands import image_entrypoint, read_flags, read_servers, unexpanded_lws_references
+from kernel.images import parse_image
+from kernel.rules import check_image_pinned, image_tag
+from kernel.shell import evaluate_arithmetic, shell_script, simple_commands
 
 SERVE = "vllm serve /models/Qwen3-32B --tensor-parallel-size 16"
 SHELL_FORMS = [

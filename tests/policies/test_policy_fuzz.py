@@ -14,7 +14,7 @@ from lws_guard.pack import RESOURCE_RULES, resource_policies
 from lws_guard.settings import Settings
 from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
 
-from plan.commands import read_flags, read_servers, unexpanded_lws_references
+from kernel.commands import read_flags, read_servers, unexpanded_lws_references
 from tests.policies.helpers import LWS, floats, load, run_resource_policy
 from tests.policies.test_policy_corpus import CORPUS
 

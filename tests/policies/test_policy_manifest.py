@@ -8,8 +8,8 @@ import pytest
 from lws_guard import manifest
 from lws_guard.serving import find_server, parameter_count, storage
 
-from plan.catalog import Dtype
-from plan.commands import read_flags
+from kernel.catalog import Dtype
+from kernel.commands import read_flags
 from tests.policies.helpers import LWS, one
 
 

@@ -13,9 +13,9 @@ from lws_guard.settings import Settings
 from lws_guard.upgrade import StackResource, check_no_online_upgrade_drained
 
 from config.load import parse
+from kernel.units import fmt_gib
 from plan.group import GroupPlan, plan_stack
 from plan.manifests import OssVolume, Placement, controller_values, leader_worker_set, model_volume
-from plan.units import fmt_gib
 from scripts.policy_config import policy_config
 from tests import factories
 from tests.policies.helpers import LWS, floats, settings_for

@@ -9,8 +9,8 @@ import pytest
 from lws_guard.pack import DRAINED_POLICY, RESOURCE_RULES
 from lws_guard.settings import POLICY_KEYS, PROPERTIES, Settings, schema_properties
 
-from plan.catalog import DEFAULT_LWS_VERSION, GPU_MEMORY_MIB
-from plan.units import GIB, MIB
+from kernel.catalog import DEFAULT_LWS_VERSION, GPU_MEMORY_MIB
+from kernel.units import GIB, MIB
 from tests.policies.helpers import CONFIG_DIR
 
 STACKS = ("dev", "ack", "cce")

@@ -1,7 +1,7 @@
 """A catalog of well-known checkpoints by Hugging Face id, and the lookup of a served model by its name.
 
 Each entry keeps the fields of the checkpoint's config.json that sizing needs (the rest of the file is
-irrelevant here) and goes through the same reader as `models[i].model.configFile` (plan/hf_config.py), so the
+irrelevant here) and goes through the same reader as `models[i].model.configFile` (kernel/hf_config.py), so the
 catalog and an imported config.json can never size one model two ways. Every entry names where its
 config.json lives and the parameter count its publisher states; tests/test_models.py checks that the count
 computed from the architecture is within 2% of it.
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from plan.catalog import Dtype
-from plan.hf_config import CardFacts, read_config
-from plan.sizing import ModelShape
+from kernel.catalog import Dtype
+from kernel.hf_config import CardFacts, read_config
+from kernel.sizing import ModelShape
 
 HF = "https://huggingface.co/"
 

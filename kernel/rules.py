@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from plan.catalog import (
+from kernel.catalog import (
     LWS_FEATURE_SINCE,
     LWS_KUBERNETES_RANGE,
     MINIMUM_KUBERNETES,
@@ -19,11 +19,11 @@ from plan.catalog import (
     LwsFeature,
     lws_supports,
 )
-from plan.commands import planned_flags_in, unexpanded_lws_references
-from plan.images import parse_image
-from plan.sizing import MemoryEstimate
-from plan.units import fmt_gib
-from plan.upgrades import offline_procedure
+from kernel.commands import planned_flags_in, unexpanded_lws_references
+from kernel.images import parse_image
+from kernel.sizing import MemoryEstimate
+from kernel.units import fmt_gib
+from kernel.upgrades import offline_procedure
 
 
 @dataclass(frozen=True)
@@ -422,7 +422,7 @@ FLOATING_TAGS = {"latest", "main", "master", "nightly", "dev"}
 
 
 def image_tag(image: str) -> str | None:
-    """What pins an image reference: '@<digest>', else its tag; None for neither (plan.images parses)."""
+    """What pins an image reference: '@<digest>', else its tag; None for neither (kernel.images parses)."""
     return parse_image(image).pin
 
 

@@ -1,7 +1,7 @@
 """A checkpoint's config.json (Hugging Face transformers format) -> the facts of its model card.
 
 Pure functions over the parsed JSON: the config layer reads the file (`models[i].model.configFile`), the
-catalog (plan/checkpoints.py) keeps the same fields for well-known checkpoints, and both go through
+catalog (kernel/checkpoints.py) keeps the same fields for well-known checkpoints, and both go through
 `read_config`. Unknown fields are ignored; a missing required one raises ConfigJsonError naming the key.
 
 Parameter counts are computed from the architecture, the way the engines build the layers: attention (GQA
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from plan.catalog import Dtype
-from plan.sizing import Attention, ModelShape
+from kernel.catalog import Dtype
+from kernel.sizing import Attention, ModelShape
 
 
 class ConfigJsonError(ValueError):

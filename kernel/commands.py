@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from plan.catalog import Dtype, Engine
-from plan.images import parse_image
-from plan.shell import basename, kubernetes_expand, shell_expand, shell_script, simple_commands, split_prefix
+from kernel.catalog import Dtype, Engine
+from kernel.images import parse_image
+from kernel.shell import basename, kubernetes_expand, shell_expand, shell_script, simple_commands, split_prefix
 
 # Where vLLM images ship the script that starts Ray on the leader, waits until the group has joined,
 # and makes workers join the leader's Ray head.
@@ -192,7 +192,7 @@ SWITCHES: dict[Engine, dict[str, tuple[str, ...]]] = {
 
 # ---- reading commands back -------------------------------------------------------------------
 # What the policy pack reads from a container: its argv (command + args, or the image's entrypoint +
-# args), shell scripts of any common shell (plan.shell), variables from the container's env and from
+# args), shell scripts of any common shell (kernel.shell), variables from the container's env and from
 # the script itself. A value that stays unresolved keeps its `$`, and callers report "cannot verify".
 
 _FLAGS = {
@@ -270,7 +270,7 @@ class ServeFlags:
     """What a container's command says about the engine it runs.
 
     values: flag values after the variables that could be resolved were (an unresolved one keeps its $);
-    switches: keys of plan.commands.SWITCHES present; coordination: evidence that the ranks of several pods
+    switches: keys of kernel.commands.SWITCHES present; coordination: evidence that the ranks of several pods
     join one another (Ray, multi-node flags); visible_devices: GPUs a *_VISIBLE_DEVICES variable leaves the
     server, None when it does not restrict them.
     """

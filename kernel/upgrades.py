@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from packaging.version import Version
 
-from plan.catalog import LWS_FEATURE_SINCE, LwsFeature, release
+from kernel import lws_api
+from kernel.catalog import LWS_FEATURE_SINCE, LwsFeature, release
 
-LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
+LWS_CRD = lws_api.CRD_NAME
 
 
 def offline_procedure(old: str, new: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from plan.catalog import (
+from kernel.catalog import (
     BYTES_PER_PARAMETER,
     DEFAULT_SHM_BASE_GIB,
     DEFAULT_SHM_PER_GPU_GIB,
@@ -19,7 +19,7 @@ from plan.catalog import (
     Dtype,
     Engine,
 )
-from plan.units import GIB
+from kernel.units import GIB
 
 
 class Attention(StrEnum):

@@ -132,7 +132,7 @@ LWS_KUBERNETES_RANGE: dict[tuple[int, int], KubernetesRange] = {
     (0, 10): KubernetesRange((1, 27), (1, 36)),
 }
 
-# Defaults of a cluster profile, used by the stack config (config.model), the planner (plan.sizing) and the
+# Defaults of a cluster profile, used by the stack config (config.model), the planner (kernel.sizing) and the
 # policy pack (lws_guard.settings), so the three agree when a stack or a policy config leaves them out.
 DEFAULT_GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 DEFAULT_SHM_BASE_GIB = 2.0

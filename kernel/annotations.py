@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from plan.catalog import Dtype
-from plan.sizing import Attention, ModelShape
+from kernel.catalog import Dtype
+from kernel.sizing import Attention, ModelShape
 
 PREFIX = "inference.lws.dev/"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
