@@ -79,6 +79,7 @@ class LwsFeature(StrEnum):
     CHART_CRDS_DIR = "the chart's CRDs in crds/ (outside the Helm release)"
     RECREATE_GROUP_AFTER_START = "restartPolicy RecreateGroupAfterStart"
     DISAGGREGATED_SET = "the DisaggregatedSet API"
+    FOREGROUND_DELETION = "deleting a LeaderWorkerSet in the foreground"
 
 
 # The LWS releases this project knows, oldest first; the CCE add-on runs 0.6.1, ACK's catalog the latest.
@@ -111,6 +112,10 @@ LWS_FEATURE_SINCE: dict[LwsFeature, Version] = {
     LwsFeature.CHART_CRDS_DIR: Version("0.8.0"),
     LwsFeature.RECREATE_GROUP_AFTER_START: Version("0.9.0"),
     LwsFeature.DISAGGREGATED_SET: Version("0.9.0"),
+    # Observed on the local cluster: 0.6.1 recreates a group's StatefulSets while its LeaderWorkerSet waits for
+    # them to go (foregroundDeletion), so the delete never ends; 0.9.0 lets them go. 0.7 and 0.8 are untested,
+    # so they are treated as 0.6.1 (tests/e2e/test_managed_0_6_1.py, tests/e2e/test_local_cluster.py).
+    LwsFeature.FOREGROUND_DELETION: Version("0.9.0"),
 }
 
 

@@ -33,3 +33,6 @@ RECREATE_GROUP_AFTER_START: Final = "RecreateGroupAfterStart"
 NO_RESTART_POLICY: Final = "None"
 LEADER_CREATED: Final = "LeaderCreated"
 LEADER_READY: Final = "LeaderReady"
+
+# pulumi-kubernetes (>= 4.12): how the provider deletes an object, foreground by default.
+DELETION_PROPAGATION_ANNOTATION: Final = "pulumi.com/deletionPropagationPolicy"

@@ -91,6 +91,9 @@ def plan_lws_options(
         )
     if request.rollout_partition is not None and not lws_supports(lws, LwsFeature.ROLLOUT_PARTITION):
         findings.append(("serving.rolloutPartition", Finding("versions", needs(LwsFeature.ROLLOUT_PARTITION, lws))))
+    if not lws_supports(lws, LwsFeature.FOREGROUND_DELETION):
+        # Background: the LeaderWorkerSet goes at once and the garbage collector removes its pods after it.
+        annotations += ((lws_api.DELETION_PROPAGATION_ANNOTATION, "background"),)
     options = LwsOptions(
         restart_policy=restart,
         startup_policy=startup,
@@ -327,6 +330,7 @@ FEATURE_USE: dict[LwsFeature, str] = {
     LwsFeature.CHART_CRDS_DIR: "the offline procedure across 0.8 (lws#880)",
     LwsFeature.RECREATE_GROUP_AFTER_START: "default restart policy of slow-loading multi-pod groups",
     LwsFeature.DISAGGREGATED_SET: "the offline procedure below 0.9",
+    LwsFeature.FOREGROUND_DELETION: "destroy waits for the pods; older releases are deleted in the background",
 }
 
 
