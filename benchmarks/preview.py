@@ -56,9 +56,9 @@ def bench_home(work: Path) -> Path:
 
 
 def floor_project(path: Path, program: Project, home: Path) -> Project:
-    """The floor's program beside the program's policy pack (and the planner, which the pack imports)."""
+    """The floor's program beside the program's policy pack (and the kernel, which the pack imports)."""
     path.mkdir()
-    for name in ("policies", "plan"):
+    for name in ("policies", "kernel"):
         (path / name).symlink_to(program.path / name)
     objects = program.manifests()
     (path / "Pulumi.yaml").write_text(

@@ -20,7 +20,7 @@ import yaml
 from harness.measure import Run, measured
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("Pulumi.yaml", "__main__.py", "components", "config", "plan", "policies")
+SOURCES = ("Pulumi.yaml", "__main__.py", "components", "config", "kernel", "plan", "policies")
 PASSPHRASE = "engine-tests-only"
 
 
