@@ -115,7 +115,12 @@ webhooks_yaml() {
 	local ca files=("$@")
 	((${#files[@]})) || files=("$(lws_dir)/charts/lws/templates/webhook/webhook.yaml")
 	ca=$(base64 -w0 "$CERTS/ca.crt")
+	# Optional blocks of the chart ({{- if .Values.enableDisaggregatedSet }} in 0.9) are left out, as with
+	# the chart's defaults.
 	awk -v base="https://127.0.0.1:$WEBHOOK_PORT" -v ca="$ca" '
+		/^[[:space:]]*\{\{-?[[:space:]]*if[[:space:]]/ { optional = 1; next }
+		/^[[:space:]]*\{\{-?[[:space:]]*end[[:space:]]*-?\}\}/ { optional = 0; next }
+		optional { next }
 		/^[[:space:]]*service:[[:space:]]*$/ { indent = substr($0, 1, index($0, "s") - 1); inservice = 1; next }
 		inservice && /^[[:space:]]*(name|namespace):/ { next }
 		inservice && /^[[:space:]]*path:/ {

@@ -29,8 +29,10 @@ def engine_verdicts(output: str, names: tuple[str, ...]) -> Counter[Verdict]:
     found: Counter[Verdict] = Counter()
     for index, line in enumerate(lines):
         match = VIOLATION.match(line)
-        if match and match.group(4).endswith(names):
-            found[(match.group(1), match.group(2), lines[index + 2].strip())] += 1
+        message = lines[index + 2].strip() if index + 2 < len(lines) else ""
+        # Stack policies report on the stack resource; their messages name the LeaderWorkerSet.
+        if match and (match.group(4).endswith(names) or any(f"{name}:" in message for name in names)):
+            found[(match.group(1), match.group(2), message)] += 1
     return found
 
 

@@ -52,7 +52,7 @@ def test_a_misspelt_models_key_is_refused_and_deletes_nothing(project: Project) 
     refused(project, "model: unknown key", "did you mean `models`?")
     result = project.pulumi("up", "--yes", check=False)
     assert result.returncode != 0
-    assert set(project.objects("LeaderWorkerSet")) == before == {"llama-3-1-405b", "qwen3-32b"}
+    assert set(project.objects("LeaderWorkerSet")) == before == {"llama-3-1-405b", "qwen3-32b", "qwen3-30b-a3b"}
 
 
 def test_a_misspelt_target_key_is_refused_instead_of_applying_to_the_ambient_context(project: Project) -> None:
