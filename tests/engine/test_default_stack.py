@@ -31,7 +31,9 @@ def test_up_renders_the_groups_and_a_rerun_changes_nothing(default_stack: Projec
     groups = default_stack.objects("LeaderWorkerSet")
     assert set(groups) == {"llama-3-1-405b", "qwen3-32b", "qwen3-30b-a3b"}
     llama = groups["llama-3-1-405b"]["spec"]
-    assert llama["replicas"] == 2
+    assert "replicas" not in llama  # its ScaledObject owns the group count (1 to 4)
+    (scaled,) = [o for o in default_stack.objects("ScaledObject").values() if o["metadata"]["name"].startswith("llama")]
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 4)
     assert llama["leaderWorkerTemplate"]["size"] == 2
     leader = llama["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
     assert leader["resources"]["limits"]["nvidia.com/gpu"] == "8"

@@ -16,6 +16,12 @@ pytestmark = pytest.mark.engine
 def statefulsets(tmp_path: Path) -> Project:
     config = default_stack_config()
     config["config"]["lws-inference:cluster"]["lws"] = {"mode": "none", "workload": "statefulset"}
+    # Plain StatefulSets cannot scale whole groups (refused at serving.autoscaling): fixed counts here.
+    models = [m for m in config["config"]["lws-inference:models"] if m["name"] in ("llama-3-1-405b", "qwen3-32b")]
+    for model in models:
+        if model["serving"].pop("autoscaling", None) is not None:
+            model["serving"]["replicas"] = 2
+    config["config"]["lws-inference:models"] = models
     return scratch_project(tmp_path, config)
 
 
