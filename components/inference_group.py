@@ -44,7 +44,7 @@ class InferenceGroup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PACKAGE}:workload:InferenceGroup", name, None, opts)
-        group, namespace = args.plan, args.placement.namespace
+        group = args.plan
         child = pulumi.ResourceOptions(parent=self)
         lws = leader_worker_set(group, args.placement)
         spec = lws["spec"]
@@ -73,11 +73,18 @@ class InferenceGroup(pulumi.ComponentResource):
                 ),
             ),
         )
-        service = leader_service(group, namespace)
-        svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
-        policy = network_policy(group, namespace, args.allowed_namespaces)
-        k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
-        url = service_url(group, namespace)
-        self.url = svc.id.apply(lambda _: url)
-        self.plan = pulumi.Output.from_input(plan_summary(group))
+        self.url, self.plan = expose(name, args, child)
         self.register_outputs({"url": self.url, "plan": self.plan})
+
+
+def expose(
+    name: str, args: InferenceGroupArgs, child: pulumi.ResourceOptions
+) -> tuple[pulumi.Output[str], pulumi.Output[dict[str, object]]]:
+    """The group's leader Service and NetworkPolicy (whatever runs its pods), and its `url` and `plan` outputs."""
+    group, namespace = args.plan, args.placement.namespace
+    service = leader_service(group, namespace)
+    svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
+    policy = network_policy(group, namespace, args.allowed_namespaces)
+    k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
+    url = service_url(group, namespace)
+    return svc.id.apply(lambda _: url), pulumi.Output.from_input(plan_summary(group))

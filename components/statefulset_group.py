@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import PACKAGE
-from components.inference_group import InferenceGroupArgs
-from plan.manifests import Manifest, leader_service, network_policy, plan_summary, service_url
+from components.inference_group import InferenceGroupArgs, expose
+from plan.manifests import Manifest
 from plan.statefulset import (
     headless_service,
     leader_stateful_set,
@@ -36,13 +36,7 @@ class StatefulSetGroup(pulumi.ComponentResource):
         self._stateful_set(f"{name}-leader-set", leader_stateful_set(group, args.placement), child)
         for index, workers in enumerate(worker_stateful_sets(group, args.placement)):
             self._stateful_set(f"{name}-workers-{index}", workers, child)
-        service = leader_service(group, namespace)
-        svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
-        policy = network_policy(group, namespace, args.allowed_namespaces)
-        k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
-        url = service_url(group, namespace)
-        self.url = svc.id.apply(lambda _: url)
-        self.plan = pulumi.Output.from_input(plan_summary(group))
+        self.url, self.plan = expose(name, args, child)
         self.register_outputs({"url": self.url, "plan": self.plan})
 
     @staticmethod
