@@ -74,20 +74,24 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
         check_gpu_memory,
         rule="Mandatory only for what cannot fit even by a lower bound: the weights per GPU (split over TP x PP, "
         "and over DP too with expert parallelism) plus the runtime overhead exceed GPU memory x the engine's "
-        "memory fraction, or the full estimate from the inference.lws.dev/* annotations does. The engine then "
-        f"fails at load with CUDA out of memory or no room for KV cache blocks ({VLLM_MEMORY}). What the pack "
-        "cannot size goes to gpu-memory-unverified.",
+        "memory fraction, or the full estimate from the inference.lws.dev/* annotations does, or a checkpoint "
+        "of the built-in catalog's weights and runtime do. The engine then fails at load with CUDA out of "
+        f"memory or no room for KV cache blocks ({VLLM_MEMORY}). What the pack cannot size, and a catalog "
+        "model whose weights fit but whose KV cache for the whole context may not, goes to "
+        "gpu-memory-unverified.",
     ),
     ResourceRule(
         "gpu-memory-unverified",
         "Says why gpu-memory could not check a LeaderWorkerSet: no GPU request or no vLLM/SGLang server "
         "command, a TP or PP that is not a number, a memory fraction outside (0, 1], a GPU of unknown memory "
         "(add it to gpuMemoryMiB), or a model whose size or storage type is neither annotated nor readable "
-        "from its name and flags (or known only as an upper bound, as for 8x7B).",
+        "from its name and flags (or known only as an upper bound, as for 8x7B), or a catalog model whose "
+        "weights fit but whose KV cache for the whole context may not (set --max-model-len).",
         check_gpu_memory_unverified,
         advisory=True,
         rule="Advice: a check that could not run is no evidence of failure, so it never blocks; it says what to "
-        "add (annotations, gpuMemoryMiB) so gpu-memory can judge.",
+        "add (annotations, gpuMemoryMiB) so gpu-memory can judge. The context that may not fit is advice too: "
+        "the engine's own memory profile decides it, within our estimate's margin.",
     ),
     ResourceRule(
         "shared-memory",
