@@ -39,7 +39,7 @@ CLUSTER = str(ROOT / "scripts" / "cluster.sh")
 NAMESPACE = "inference"
 LOCK = Path("/tmp/lws-e2e.lock")
 CLUSTER_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "kwokctl",
-                 "lws-manager")  # fmt: skip
+                 "lws-manager-0.9.0")  # fmt: skip  (scripts/cluster.sh's default LWS_VERSION)
 
 
 @contextmanager
