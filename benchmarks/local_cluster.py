@@ -38,8 +38,9 @@ KUBECTL = [str(ROOT / ".tools" / "bin" / "kubectl"), "--kubeconfig", str(ROOT / 
 CLUSTER = str(ROOT / "scripts" / "cluster.sh")
 NAMESPACE = "inference"
 LOCK = Path("/tmp/lws-e2e.lock")
+# lws-manager-0.9.0: the controller of scripts/cluster.sh's default LWS_VERSION.
 CLUSTER_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "kwokctl",
-                 "lws-manager-0.9.0")  # fmt: skip  (scripts/cluster.sh's default LWS_VERSION)
+                 "lws-manager-0.9.0")  # fmt: skip
 
 
 @contextmanager
