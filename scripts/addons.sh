@@ -29,7 +29,8 @@ export KUBECACHEDIR="${KUBECACHEDIR:-$STATE/kubectl-cache}"
 log() { printf '[addons] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 kubectl() { command "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
-running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=scripts/supervised.sh
+source "$ROOT/scripts/supervised.sh"
 
 wait_for() {
 	local deadline=$((SECONDS + $2))
@@ -85,15 +86,7 @@ start_keda() {
 		"curl -fsS http://127.0.0.1:$HEALTH_PORT/readyz"
 }
 
-stop_keda() {
-	running "$RUN/pid" || { rm -f "$RUN/pid"; return 0; }
-	local pid
-	pid=$(cat "$RUN/pid")
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL -- "-$pid" 2>/dev/null || true
-	rm -f "$RUN/pid"
-}
+stop_keda() { stop_supervised "$RUN/pid"; }
 
 case "${1:-}" in
 up)

@@ -165,7 +165,8 @@ wait_for() {
 # Not grep -q: under pipefail, kwokctl dying of SIGPIPE would make the answer "no".
 cluster_exists() { [[ -x "$BIN/kwokctl" ]] && "$BIN/kwokctl" get clusters 2>/dev/null | grep -x "$NAME" >/dev/null; }
 
-running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=scripts/supervised.sh
+source "$ROOT/scripts/supervised.sh"
 
 start_lws() {
 	mkdir -p "$LWS_RUN"
@@ -205,15 +206,7 @@ EOF
 	echo $! >"$LWS_RUN/pid"
 }
 
-stop_lws() {
-	running "$LWS_RUN/pid" || { rm -f "$LWS_RUN/pid"; return 0; }
-	local pid
-	pid=$(cat "$LWS_RUN/pid")
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL -- "-$pid" 2>/dev/null || true
-	rm -f "$LWS_RUN/pid"
-}
+stop_lws() { stop_supervised "$LWS_RUN/pid"; }
 
 install_lws_resources() {
 	local dir
