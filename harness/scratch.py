@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -46,14 +47,7 @@ class Project:
         return run
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            self.command(*args),
-            cwd=self.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        result = run_group(self.command(*args), self.path, self.env)
         if check and result.returncode != 0:
             output = f"{result.stdout}\n{result.stderr}"
             raise PulumiCommandError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{output}")
@@ -82,6 +76,27 @@ class Project:
         return "\n".join(p.read_text() for p in (self.path / ".state").rglob("*.json"))
 
 
+COMMAND_TIMEOUT = 420
+"""Seconds a pulumi command may take (the slowest, an `up` on the local cluster, takes about one minute)."""
+
+
+def run_group(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Runs `command` in a process group of its own. On a hang, the whole group (the CLI and the plugins and
+    policy packs it started) is killed: a plugin left behind would hold the output pipes open."""
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            raise PulumiCommandError(
+                f"{' '.join(command)} did not finish in {COMMAND_TIMEOUT} s:\n{stdout}\n{stderr}"
+            ) from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 BIN = ROOT / ".tools" / "bin"
 STACK_URN = "urn:pulumi:test::lws::pulumi:pulumi:Stack::lws-test"
 PROVIDER_URN = "urn:pulumi:test::lws::pulumi:providers:kubernetes::default"
@@ -96,7 +111,9 @@ def offline_env(home: Path) -> dict[str, str]:
 @functools.cache
 def _env_sh(home: str) -> tuple[tuple[str, str], ...]:
     source = f'source "{ROOT / "scripts" / "env.sh"}" && env -0'
-    env = {**os.environ, "ROOT": str(ROOT), "PULUMI_HOME": home}
+    # Python's buffering as a user's shell has it: PYTHONUNBUFFERED hid a pack that never flushed its port.
+    ambient = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    env = {**ambient, "ROOT": str(ROOT), "PULUMI_HOME": home}
     dump = subprocess.run(["bash", "-c", source], env=env, capture_output=True, check=True).stdout.decode()
     pairs = (item.split("=", 1) for item in dump.split("\0") if "=" in item)
     return tuple((name, value) for name, value in pairs)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +115,18 @@ def test_project_files() -> None:
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "../.venv"}}
     requirements = (POLICIES / "requirements.txt").read_text().split("\n")
     assert "-r ../requirements.txt" in requirements
+
+
+def test_the_pack_announces_its_port_to_the_cli_without_pythonunbuffered() -> None:
+    """The CLI reads the pack's port from its stdout, a pipe. pulumi_policy never flushes it: without the pack's
+    unbuffered stdout, `pulumi preview --policy-pack` waited forever wherever PYTHONUNBUFFERED was unset."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    with subprocess.Popen(
+        [sys.executable, str(POLICIES), "127.0.0.1:1"], cwd=POLICIES, env=env, stdout=subprocess.PIPE
+    ) as pack:
+        try:
+            ready, _, _ = select.select([pack.stdout], [], [], 60)
+            line = pack.stdout.readline() if ready and pack.stdout else b""
+        finally:
+            pack.kill()
+    assert line.strip().isdigit(), f"no port from the pack within 60 s (got {line!r})"
