@@ -124,9 +124,10 @@ def test_the_pack_announces_its_port_to_the_cli_without_pythonunbuffered() -> No
     with subprocess.Popen(
         [sys.executable, str(POLICIES), "127.0.0.1:1"], cwd=POLICIES, env=env, stdout=subprocess.PIPE
     ) as pack:
+        assert pack.stdout is not None
         try:
             ready, _, _ = select.select([pack.stdout], [], [], 60)
-            line = pack.stdout.readline() if ready and pack.stdout else b""
+            line = pack.stdout.readline() if ready else b""
         finally:
             pack.kill()
     assert line.strip().isdigit(), f"no port from the pack within 60 s (got {line!r})"
