@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import shutil
 import sys
 import tempfile
@@ -65,7 +66,7 @@ def floor_project(path: Path, program: Project, home: Path) -> Project:
         yaml.safe_dump({"name": "lws-floor", "runtime": {"name": "python", "options": {"virtualenv": ".venv"}}})
     )
     shutil.copy(ROOT / "harness" / "floor_program.py", path / "__main__.py")
-    (path / "objects.yaml").write_text(yaml.safe_dump_all(objects))
+    (path / "objects.json").write_text(json.dumps(objects))
     (path / ".venv").symlink_to(ROOT / ".venv")
     return stack_project(path, {"config": {"floor:renderDir": "rendered"}}, home)
 

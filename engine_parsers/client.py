@@ -99,9 +99,10 @@ class EngineParser:
         if self._process.stdin:
             self._process.stdin.close()
         try:
-            self._process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+            self._process.wait(timeout=2)
+        except subprocess.TimeoutExpired:  # the engines' exit handlers took 20 s at the end of every session
             self._process.kill()
+            self._process.wait()
         self._log.close()
 
 

@@ -10,7 +10,7 @@ recorded in the session's summary: that pod crash-loops whatever the pack reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from engine_parsers.client import EngineParsers, pinned_releases, release_name
 from engine_parsers.invocation import Invocation, invocations, release_of
 from kernel.catalog import Engine
 from kernel.commands import read_servers
-from tests.engines.conftest import REFUSALS
+from tests.conftest import ENGINE_REFUSAL
 
 pytestmark = pytest.mark.engines
 
@@ -100,7 +100,9 @@ def test_the_fixtures_hold_engine_commands() -> None:
 
 
 @pytest.mark.parametrize("container", CONTAINERS, ids=lambda c: c.where)
-def test_the_pack_reads_what_the_engine_reads(container: Container, parsers: EngineParsers) -> None:
+def test_the_pack_reads_what_the_engine_reads(
+    container: Container, parsers: EngineParsers, record_property: Callable[[str, object], None]
+) -> None:
     servers = [i for i in invocations(container.command, container.env) if i.program in {e.value for e in Engine}]
     # The pack reads every server of the container (read_servers), with the same environment, in order.
     for invocation, flags in zip(servers, read_servers(container.command, container.env), strict=True):
@@ -109,7 +111,7 @@ def test_the_pack_reads_what_the_engine_reads(container: Container, parsers: Eng
             continue
         engine = engine_reads(parsers, release, invocation)
         if isinstance(engine, str):
-            REFUSALS.append(f"{container.where} ({release}): {engine}")
+            record_property(ENGINE_REFUSAL, f"{container.where} ({release}): {engine}")
             continue
         pack: dict[str, Any] = {key: flags.integer(key) or 1 for key in ("tensor", "pipeline", "data")}
         pack["model"] = flags.values.get("model")
