@@ -39,9 +39,9 @@ lint: setup
 cluster-tools:  ## etcd, kube-apiserver & co., kwok and the LWS controller for the local cluster (idempotent)
 	tools/build-cluster.sh
 
-# Workers of `make test` (pytest-xdist): the cluster and engine-parser tests keep one worker each (tests/conftest.py),
-# the rest share the others. The tests wait on subprocesses much of the time, so 3 beats the 2 cores' 2.
-TEST_WORKERS ?= 3
+# Workers of `make test` (pytest-xdist; 0: none, in this process). With workers, the cluster and engine-parser
+# tests keep one worker each (tests/conftest.py). Opt-in: the e2e tests erred in the first run with 3 workers.
+TEST_WORKERS ?= 0
 
 test: setup cluster-tools engines  ## lint, type-check and every test: the real Pulumi engine and the local cluster included
 	$(ENV) ruff check . && ruff format --check . && mypy && pytest -n $(TEST_WORKERS) --dist loadgroup
