@@ -40,7 +40,7 @@ cluster-tools:  ## etcd, kube-apiserver & co., kwok and the LWS controller for t
 	tools/build-cluster.sh
 
 # Workers of `make test` (pytest-xdist; 0: none, in this process). With workers, the cluster and engine-parser
-# tests keep one worker each (tests/conftest.py). Opt-in: the e2e tests erred in the first run with 3 workers.
+# tests keep one worker each (tests/conftest.py). Opt-in: with 2 workers the e2e modules still ran in both (README).
 TEST_WORKERS ?= 0
 
 test: setup cluster-tools engines  ## lint, type-check and every test: the real Pulumi engine and the local cluster included

@@ -17,6 +17,7 @@ WORKER_GROUPS = {"e2e": "local-cluster", "engines": "engine-parsers"}
 """Marker -> xdist group."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook, which reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for marker, group in WORKER_GROUPS.items():
