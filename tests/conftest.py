@@ -1,4 +1,4 @@
-"""Test-session wiring: which tests share a worker under pytest-xdist (`make test` runs several), and the summary
+"""Test-session wiring: which tests share a worker under pytest-xdist (`TEST_WORKERS=N make test`), and the summary
 of what the engines refused.
 
 Tests of one shared resource run in one worker, one after another: the e2e tests share the local cluster
