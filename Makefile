@@ -39,9 +39,9 @@ lint: setup
 cluster-tools:  ## etcd, kube-apiserver & co., kwok and the LWS controller for the local cluster (idempotent)
 	tools/build-cluster.sh
 
-# Workers of `make test` (pytest-xdist; 0: none, in this process). With workers, the cluster and engine-parser
-# tests keep one worker each (tests/conftest.py). Opt-in: with 2 workers the e2e modules still ran in both (README).
-TEST_WORKERS ?= 0
+# Workers of `make test` (pytest-xdist; 0: none, in this process). A module goes to one worker whole; the cluster
+# tests share one worker, and the engine-parser tests another (tests/conftest.py).
+TEST_WORKERS ?= 3
 
 test: setup cluster-tools engines  ## lint, type-check and every test: the real Pulumi engine and the local cluster included
 	$(ENV) ruff check . && ruff format --check . && mypy && pytest -n $(TEST_WORKERS) --dist loadgroup

@@ -1,28 +1,43 @@
 """Test-session wiring: which tests share a worker under pytest-xdist (`TEST_WORKERS=N make test`), and the summary
 of what the engines refused.
 
-Tests of one shared resource run in one worker, one after another: the e2e tests share the local cluster
-(scripts/cluster.sh brings one up per module), the engines tests the parser harness of each engine release
-(minutes of imports, once per worker). The engine tests and the unit tests spread over the other workers.
+Work goes to the workers a module at a time (its module-scoped fixtures are built once, its tests keep their
+order), and the tests of one shared resource go to one worker, one module after another: the e2e modules share
+the local cluster (scripts/cluster.sh brings one up per module), the engines modules the parser harness of each
+engine release. This is decided from the node id, on the controller: pytest-xdist 3.8.0's `xdist_group` marks
+are silently ignored under pytest 9.2 (pytest-dev/pytest-xdist#1386), which ran the e2e modules in two workers
+at once against one cluster.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 ENGINE_REFUSAL = "engine_refusal"
 """A user property of a test report: a corpus command an engine refuses (recorded, not failed)."""
 
-WORKER_GROUPS = {"e2e": "local-cluster", "engines": "engine-parsers"}
-"""Marker -> xdist group."""
+SHARED_RESOURCES = {"tests/e2e/": "local-cluster", "tests/engines/": "engine-parsers"}
+"""Test directory -> the resource its modules share, so they run in one worker."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's hook, which reads the groups into the node ids
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        for marker, group in WORKER_GROUPS.items():
-            if item.get_closest_marker(marker):
-                item.add_marker(pytest.mark.xdist_group(group))
+def work_unit(nodeid: str) -> str:
+    """What goes to one worker together: the shared resource of the test's directory, else its module."""
+    module = nodeid.split("::", 1)[0]
+    return next((resource for prefix, resource in SHARED_RESOURCES.items() if module.startswith(prefix)), module)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # another --dist asked for: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedResourceScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SharedResourceScheduling(config, log)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
