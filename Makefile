@@ -12,11 +12,18 @@ up: setup  ## `pulumi up` of a stack (default: dev, which renders YAML into rend
 	$(ENV) pulumi stack select --create $(STACK) && pulumi up --yes --skip-preview --stack $(STACK)
 
 preview: setup
-	$(ENV) pulumi stack select --create $(STACK) && pulumi preview --stack $(STACK)
+	$(ENV) lws_ensure_stack $(STACK) && pulumi preview --stack $(STACK)
 
-policy-check: setup  ## what a pull request sees: the stack's policy config regenerated from its stack file, then preview with the pack
-	$(ENV) python -m scripts.policy_config $(STACK) && pulumi stack select --create $(STACK) && pulumi preview --stack $(STACK) \
+policy-check: setup policies/config/$(STACK).json  ## what a pull request sees: the stack's preview with the pack and the policy config of its stack file
+	$(ENV) lws_ensure_stack $(STACK) && pulumi preview --stack $(STACK) \
 		--policy-pack policies --policy-pack-config policies/config/$(STACK).json
+
+# A stack's policy config is generated from its stack file (scripts/policy_config.py), again only when the stack
+# file or the code that generates it changed: a Python start and the config model cost half a second.
+.SECONDEXPANSION:
+POLICY_CONFIG_CODE = scripts/policy_config.py $(wildcard config/*.py kernel/*.py) policies/lws_guard/settings.py
+policies/config/%.json: $$(wildcard Pulumi.$$*.yaml examples/Pulumi.$$*.yaml) $(POLICY_CONFIG_CODE) | setup
+	$(ENV) python -m scripts.policy_config $*
 
 pr-check: setup  ## what a pull request runs: the tests, then every stack's preview with the policy pack
 	scripts/pr-check.sh

@@ -3,9 +3,9 @@
 Run: python benchmarks/preview.py [--rounds N] [--sources DIR] [--models N]. Prints figures only (nothing is
 asserted). Both projects are applied first (`pulumi up`), so every preview is of an applied, unchanged stack, as a
 pull request sees it. Variants, paired (one run of each per round, A B C D A B C D ...; medians of the rounds):
-* policy-check: what `make policy-check STACK=dev` runs, `pulumi stack select --create` then `pulumi preview` with
-  the policy pack and policies/config/dev.json, on a scratch copy of the program (of --sources: another checkout
-  for a before/after comparison);
+* policy-check: what `make policy-check STACK=dev` runs on an unchanged stack file, scripts/setup.sh and
+  lws_ensure_stack (of this checkout), then `pulumi preview` with the policy pack and policies/config/dev.json,
+  on a scratch copy of the program (of --sources: another checkout for a before/after comparison);
 * preview: the same without the pack (`make preview`);
 * floor: the same objects as the program rendered them, registered as plain resources by harness/floor_program.py
   (no chart, no components, no planner) through the same CLI, provider and environment (scripts/env.sh), `pulumi
@@ -31,8 +31,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from harness.measure import Run, Summary, paired  # noqa: E402
-from harness.scratch import Project, default_home, default_stack_config, scratch_project, stack_project  # noqa: E402
+from harness.measure import Run, Summary, measured, paired  # noqa: E402
+from harness.scratch import (  # noqa: E402
+    Project,
+    PulumiCommandError,
+    default_home,
+    default_stack_config,
+    scratch_project,
+    stack_project,
+)
 
 MODELS_KEY = "lws-inference:models"
 PACK = ("--policy-pack", "policies", "--policy-pack-config", str(ROOT / "policies" / "config" / "dev.json"))
@@ -72,16 +79,21 @@ def floor_project(path: Path, program: Project, home: Path) -> Project:
 
 
 def as_make_runs(project: Project, *args: str) -> Callable[[], Run]:
-    """`pulumi stack select --create` then `pulumi preview`, as the Makefile's targets run them."""
+    """What `make preview` / `make policy-check` run for an applied stack whose stack file did not change: the
+    setup target (scripts/setup.sh), lws_ensure_stack (scripts/env.sh), then `pulumi preview`. (The policy config
+    is not generated again: its make rule finds it newer than the stack file.)"""
+    prepare = f'source "{ROOT / "scripts" / "env.sh"}" && "{ROOT / "scripts" / "setup.sh"}" && lws_ensure_stack test'
 
     def run() -> Run:
-        select = project.measure("stack", "select", "--create")
+        before = measured(["bash", "-c", prepare], project.path, project.env)
+        if before.returncode != 0:
+            raise PulumiCommandError(f"setup or lws_ensure_stack failed:\n{before.output}")
         preview = project.measure("preview", *args)
         return Run(
-            select.seconds + preview.seconds,
-            select.own_cpu + preview.own_cpu,
-            select.total_cpu + preview.total_cpu,
-            select.log_bytes + preview.log_bytes,
+            before.seconds + preview.seconds,
+            before.own_cpu + preview.own_cpu,
+            before.total_cpu + preview.total_cpu,
+            before.log_bytes + preview.log_bytes,
             preview.returncode,
             preview.stdout,
             preview.stderr,

@@ -40,3 +40,16 @@ elif [[ ! -L "$PULUMI_HOME/logs" ]]; then
 	fi
 	ln -sfn /dev/null "$PULUMI_HOME/logs" 2>/dev/null || true
 fi
+
+# lws_ensure_stack STACK: creates the stack on first use. A stack already in the file backend needs no CLI call
+# (`pulumi stack select` alone costs a fifth of a second); previews name their stack with --stack, so the
+# workspace's selected stack stays as it was. Other backends, and a stack not found, go through the CLI.
+lws_ensure_stack() {
+	local state=${PULUMI_BACKEND_URL#file://} project
+	project=$(sed -n 's/^name: *//p' Pulumi.yaml 2>/dev/null)
+	if [[ $PULUMI_BACKEND_URL == file://* && -n $project ]]; then
+		local stacks="$state/.pulumi/stacks/$project/$1"
+		if [[ -f "$stacks.json" || -f "$stacks.json.gz" ]]; then return 0; fi
+	fi
+	pulumi stack select --create "$1" >/dev/null
+}

@@ -413,7 +413,8 @@ def reference() -> str:
         "Generated from the pack (`python -m scripts.policy_reference` rewrites this section; "
         "a test fails when it is stale).",
         "",
-        "`make policy-check STACK=dev` regenerates `policies/config/dev.json` from `Pulumi.dev.yaml`, then runs "
+        "`make policy-check STACK=dev` regenerates `policies/config/dev.json` from `Pulumi.dev.yaml` (when the "
+        "stack file or the generator changed since; make compares their times), then runs "
         "`pulumi preview --stack dev --policy-pack policies --policy-pack-config policies/config/dev.json`: the "
         "program's preview, every resource through the resource policies and the whole stack through the stack "
         "policy.",

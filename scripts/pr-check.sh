@@ -17,7 +17,7 @@ for stack in $(scripts/stacks.sh); do
 	echo "== make check-commands STACK=$stack" >&2
 	scripts/check-commands.sh "$stack" || failed+=("$stack")
 	echo "== pulumi preview --stack $stack with the policy pack" >&2
-	pulumi stack select --create "$stack" >/dev/null
+	lws_ensure_stack "$stack"
 	pulumi preview --stack "$stack" --non-interactive \
 		--policy-pack policies --policy-pack-config "policies/config/$stack.json" || failed+=("$stack")
 done

@@ -157,7 +157,9 @@ def test_the_workflows_check_the_generated_config_before_using_it() -> None:
         assert checked < pulumi, name
     pull_request = (ROOT / ".github" / "workflows" / "pull-request.yml").read_text()
     assert 'python -m lws_guard check --stack "$STACK"' in pull_request
-    assert "python -m scripts.policy_config $(STACK)" in (ROOT / "Makefile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "policy-check: setup policies/config/$(STACK).json" in makefile
+    assert "python -m scripts.policy_config $*" in makefile
 
 
 def test_a_lowered_shm_floor_no_longer_flags_the_stacks_own_group() -> None:
