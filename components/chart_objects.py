@@ -22,6 +22,8 @@ from typing import Any
 
 import pulumi
 
+from components.objects import secret_data, type_token
+
 Obj = dict[str, Any]
 V4_CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 CACHE_DIR = Path(".pulumi") / "charts"
@@ -104,13 +106,6 @@ def _with_namespace(obj: Obj, namespace: str) -> Obj:
     return {**obj, "metadata": {**metadata, "namespace": namespace}}
 
 
-def _secret_data(obj: Obj) -> dict[str, Any]:
-    """As the v4 Chart does: a Secret's data is a Pulumi secret, never plaintext in the state."""
-    if obj["apiVersion"] != "v1" or obj["kind"] != "Secret":
-        return obj
-    return {k: pulumi.Output.secret(v) if k in ("data", "stringData") else v for k, v in obj.items()}
-
-
 def from_transform(transform: pulumi.ResourceTransform) -> ObjectOptions:
     """A resource transform, as written for the v4 Chart's children, applied to an object before it is registered."""
 
@@ -124,11 +119,6 @@ def from_transform(transform: pulumi.ResourceTransform) -> ObjectOptions:
         return dict(result.props), result.opts
 
     return adjust
-
-
-def type_token(obj: Obj) -> str:
-    group, _, version = str(obj["apiVersion"]).rpartition("/")
-    return f"kubernetes:{group or 'core'}/{version}:{obj['kind']}"
 
 
 def resource_name(release: str, obj: Obj) -> str:
@@ -162,5 +152,5 @@ class ChartObjects(pulumi.ComponentResource):
             for change in adjust:
                 obj, options = change(obj, options)
             name = resource_name(source.release, obj)
-            self.resources.append(pulumi.CustomResource(type_token(obj), name, _secret_data(obj), options))
+            self.resources.append(pulumi.CustomResource(type_token(obj), name, secret_data(obj), options))
         self.register_outputs({})

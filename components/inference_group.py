@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import PACKAGE
+from components.objects import NETWORK_POLICY, SERVICE, declare
 from plan.group import GroupPlan
 from plan.manifests import (
     Placement,
@@ -39,7 +39,7 @@ class InferenceGroup(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
     plan: pulumi.Output[dict[str, object]]
-    workload: k8s.apiextensions.CustomResource
+    workload: pulumi.CustomResource
     """The LeaderWorkerSet: what autoscalers scale."""
 
     def __init__(self, name: str, args: InferenceGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -56,13 +56,10 @@ class InferenceGroup(pulumi.ComponentResource):
         replace_on = [SIZE_PATH] if args.size_change_notice else None
         if args.size_change_notice:
             pulumi.log.info(args.size_change_notice)
-        self.workload = k8s.apiextensions.CustomResource(
+        self.workload = declare(
             f"{name}-lws",
-            api_version=lws["apiVersion"],
-            kind=lws["kind"],
-            metadata=lws["metadata"],
-            spec=spec,
-            opts=pulumi.ResourceOptions.merge(
+            {**lws, "spec": spec},
+            pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
                     custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
@@ -83,8 +80,8 @@ def expose(
     """The group's leader Service and NetworkPolicy (whatever runs its pods), and its `url` and `plan` outputs."""
     group, namespace = args.plan, args.placement.namespace
     service = leader_service(group, namespace)
-    svc = k8s.core.v1.Service(f"{name}-leader", metadata=service["metadata"], spec=service["spec"], opts=child)
+    svc = declare(f"{name}-leader", service, child, SERVICE)
     policy = network_policy(group, namespace, args.allowed_namespaces)
-    k8s.networking.v1.NetworkPolicy(f"{name}-network", metadata=policy["metadata"], spec=policy["spec"], opts=child)
+    declare(f"{name}-network", policy, child, NETWORK_POLICY)
     url = service_url(group, namespace)
     return svc.id.apply(lambda _: url), pulumi.Output.from_input(plan_summary(group))

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import PACKAGE
 from components.chart_objects import ChartObjects, ChartSource, from_transform
+from components.objects import declare
 from kernel.rules import check_controller_upgrade
 from plan.manifests import ControllerOptions, controller_pod_fields, controller_values
 
@@ -126,10 +126,14 @@ class LwsController(pulumi.ComponentResource):
             self.ready = pulumi.Output.from_input([])
             self.register_outputs({"version": self.version})
             return
-        namespace = k8s.core.v1.Namespace(
+        namespace = declare(
             f"{name}-namespace",
-            metadata={"name": args.namespace, "labels": {VERSION_LABEL: version}},
-            opts=pulumi.ResourceOptions(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": args.namespace, "labels": {VERSION_LABEL: version}},
+            },
+            pulumi.ResourceOptions(
                 parent=self,
                 hooks=pulumi.ResourceHookBinding(before_update=[_version_hook(args.maintenance_window)]),
             ),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import PACKAGE
+from components.objects import PERSISTENT_VOLUME, PERSISTENT_VOLUME_CLAIM, declare
 from plan.manifests import (
     API_KEY_KEY,
     HF_TOKEN_KEY,
@@ -87,23 +87,18 @@ class ModelStorage(pulumi.ComponentResource):
         volume = model_volume(
             f"{name}-{args.namespace}-{identity}", args.capacity_gi, args.source, (args.namespace, claim_name)
         )
-        pv = k8s.core.v1.PersistentVolume(
+        pv = declare(
             f"{name}-volume",
-            metadata=volume["metadata"],
-            spec=volume["spec"],
+            volume,
             # Not retained on delete: a PV left behind keeps the uid of its deleted claim in claimRef, so the claim
             # of the next `pulumi up` would stay Pending on it. Deleting the PV object never touches the data
             # (reclaim policy Retain; a static volume is never deprovisioned), and the next up recreates it,
             # pre-bound to the claim's name, so it binds again.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=secrets),
+            pulumi.ResourceOptions(parent=self, depends_on=secrets),
+            PERSISTENT_VOLUME,
         )
         claim = model_claim(claim_name, args.namespace, volume)
-        k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-claim",
-            metadata=claim["metadata"],
-            spec=claim["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pv]),
-        )
+        declare(f"{name}-claim", claim, pulumi.ResourceOptions(parent=self, depends_on=[pv]), PERSISTENT_VOLUME_CLAIM)
         return str(claim["metadata"]["name"])
 
     def _secret(
@@ -116,10 +111,7 @@ class ModelStorage(pulumi.ComponentResource):
                 f"{' '.join(f'--from-literal={k}=...' for k in data)})."
             )
             return []
-        secret = k8s.core.v1.Secret(
-            f"{name}-secret",
-            metadata={"name": name, "namespace": namespace},
-            string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                    "stringData": data}  # fmt: skip
+        secret = declare(f"{name}-secret", manifest, pulumi.ResourceOptions(parent=self))
         return [secret]

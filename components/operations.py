@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
-from pulumi.resource import CustomResource
-from pydantic.alias_generators import to_snake
 
 from components import PACKAGE
+from components.objects import declare
 from config.model import Cluster, Deployment
 from plan.group import GroupPlan
-from plan.manifests import Manifest
 from plan.operations import (
     CONTROLLER_CHART_VALUES,
     MonitorSpec,
@@ -29,19 +25,6 @@ from plan.operations import (
     monitor,
 )
 from plan.scaling import ScalingPlan, resolve
-
-TYPED: Mapping[tuple[str, str], Any] = {
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
-    ("v1", "Service"): k8s.core.v1.Service,
-    ("v1", "Secret"): k8s.core.v1.Secret,
-    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
-    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
-}
 
 
 @dataclass(frozen=True)
@@ -84,17 +67,6 @@ def controller_chart_values(cluster: Cluster) -> dict[str, Any]:
     """LWS chart values: its metrics Service and ServiceMonitor when the stack installs it and monitors."""
     monitoring = cluster.monitoring
     return dict(CONTROLLER_CHART_VALUES) if monitoring and monitoring.controller else {}
-
-
-def declare(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> CustomResource:
-    """A resource of the manifest's kind: the provider's typed class for built-in kinds, a CustomResource for
-    the add-ons' kinds (their CRDs are not part of the provider's schema)."""
-    api_version, kind = manifest["apiVersion"], manifest["kind"]
-    fields = {to_snake(key): value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
-    typed = TYPED.get((api_version, kind))
-    if typed is not None:
-        return typed(name, **fields, opts=opts)  # type: ignore[no-any-return]
-    return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind, **fields, opts=opts)
 
 
 class ModelOperations(pulumi.ComponentResource):

@@ -8,14 +8,15 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.provider import Provider
 
 from components.inference_group import InferenceGroup, InferenceGroupArgs
 from components.lws_controller import ExternalWebhookArgs, LwsController, LwsControllerArgs
 from components.model_storage import ModelStorage, ModelStorageArgs, OssCredentials
+from components.objects import declare
 from components.operations import ModelOperations, controller_chart_values, operations_args, reaching_namespaces
 from components.statefulset_group import StatefulSetGroup
 from config.model import Cluster, ExternalWebhook, StackConfig
@@ -25,22 +26,25 @@ from plan.group import GroupPlan, StackPlan
 from plan.manifests import ControllerOptions, NfsVolume, OssVolume, Placement
 from plan.safety import size_change_notice, size_is_immutable
 
+if TYPE_CHECKING:  # the yaml module is imported only by a stack that has manifests
+    from pulumi_kubernetes.yaml.v2 import ConfigGroup
+
 
 @dataclass
 class Deployed:
     controller: LwsController
     storage: ModelStorage
     groups: dict[str, InferenceGroup | StatefulSetGroup]
-    manifests: k8s.yaml.v2.ConfigGroup | None = None
+    manifests: ConfigGroup | None = None
     operations: dict[str, ModelOperations] = field(default_factory=dict)
 
 
-def provider(config: StackConfig, secrets: dict[str, Any]) -> k8s.Provider:
+def provider(config: StackConfig, secrets: dict[str, Any]) -> Provider:
     target = config.target
     if target.render_dir:
-        return k8s.Provider("cluster", render_yaml_to_directory=target.render_dir)
+        return Provider("cluster", render_yaml_to_directory=target.render_dir)
     kubeconfig = secrets.get("kubeconfig") or target.kubeconfig_file  # the provider takes content or a path
-    return k8s.Provider("cluster", context=target.context, kubeconfig=kubeconfig)
+    return Provider("cluster", context=target.context, kubeconfig=kubeconfig)
 
 
 def external_webhook(webhook: ExternalWebhook | None) -> ExternalWebhookArgs | None:
@@ -107,11 +111,11 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
                           controller_chart_values(cluster)),
         opts,
     )  # fmt: skip
-    namespace = k8s.core.v1.Namespace(
+    namespace = declare(
         "namespace",
-        metadata={"name": cluster.namespace},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster.namespace}},
         # Deleting a namespace deletes everything in it, model claims included: keep it.
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
     )
     storage = ModelStorage("models", storage_args(cluster, secrets, render), pulumi.ResourceOptions.merge(
         opts, pulumi.ResourceOptions(depends_on=[namespace])))  # fmt: skip
@@ -157,13 +161,13 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
     return Deployed(controller, storage, groups, _manifests(config.manifests, controller, opts), operations)
 
 
-def _manifests(
-    files: list[str], controller: LwsController, opts: pulumi.ResourceOptions
-) -> k8s.yaml.v2.ConfigGroup | None:
+def _manifests(files: list[str], controller: LwsController, opts: pulumi.ResourceOptions) -> ConfigGroup | None:
     """Objects written by hand, applied as they are; like the groups, they go before the controller."""
     if not files:
         return None
-    return k8s.yaml.v2.ConfigGroup(
+    from pulumi_kubernetes.yaml.v2 import ConfigGroup
+
+    return ConfigGroup(
         "manifests",
         files=files,
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=controller.ready)),

@@ -6,10 +6,10 @@ LeaderWorkerSet scales whole groups (plan/releases.py refuses serving.autoscalin
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import PACKAGE
 from components.inference_group import InferenceGroupArgs, expose
+from components.objects import SERVICE, STATEFUL_SET, declare
 from plan.manifests import Manifest
 from plan.statefulset import (
     headless_service,
@@ -29,7 +29,7 @@ class StatefulSetGroup(pulumi.ComponentResource):
         group, namespace = args.plan, args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
         dns = headless_service(group, namespace)
-        k8s.core.v1.Service(f"{name}-pods", metadata=dns["metadata"], spec=dns["spec"], opts=child)
+        declare(f"{name}-pods", dns, child, SERVICE)
         # Leader and workers are created together and awaited together: a leader waits for its workers
         # before it is Ready, so awaiting it first would never end. The workers' init container holds them
         # until the leader's DNS name resolves.
@@ -40,13 +40,13 @@ class StatefulSetGroup(pulumi.ComponentResource):
         self.register_outputs({"url": self.url, "plan": self.plan})
 
     @staticmethod
-    def _stateful_set(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> k8s.apps.v1.StatefulSet:
+    def _stateful_set(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
         timeout = f"{manifest['metadata']['annotations']['pulumi.com/timeoutSeconds']}s"
-        return k8s.apps.v1.StatefulSet(
+        return declare(
             name,
-            metadata=manifest["metadata"],
-            spec=manifest["spec"],
-            opts=pulumi.ResourceOptions.merge(
+            manifest,
+            pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
             ),
+            STATEFUL_SET,
         )

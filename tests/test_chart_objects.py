@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.chart_objects import ChartSource, cache_key, resource_name, type_token
+from components.chart_objects import ChartSource, cache_key, resource_name
+from components.objects import type_token
 
 VALUES = {"image": {"manager": {"tag": "v0.7.0"}}}
 
