@@ -20,7 +20,6 @@ SERVICE: Kind = ("v1", "Service")
 NETWORK_POLICY: Kind = ("networking.k8s.io/v1", "NetworkPolicy")
 PERSISTENT_VOLUME: Kind = ("v1", "PersistentVolume")
 PERSISTENT_VOLUME_CLAIM: Kind = ("v1", "PersistentVolumeClaim")
-STATEFUL_SET: Kind = ("apps/v1", "StatefulSet")
 
 
 def type_token(obj: Mapping[str, Any]) -> str:

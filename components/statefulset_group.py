@@ -9,7 +9,7 @@ import pulumi
 
 from components import PACKAGE
 from components.inference_group import InferenceGroupArgs, expose
-from components.objects import SERVICE, STATEFUL_SET, declare
+from components.objects import SERVICE, declare
 from plan.manifests import Manifest
 from plan.statefulset import (
     headless_service,
@@ -48,5 +48,4 @@ class StatefulSetGroup(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
             ),
-            STATEFUL_SET,
         )
