@@ -3,6 +3,7 @@ components/operations.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -70,18 +71,21 @@ class InferenceGroup(pulumi.ComponentResource):
                 ),
             ),
         )
-        self.url, self.plan = expose(name, args, child)
+        self.url, self.plan = expose(name, args, child, [self.workload])
         self.register_outputs({"url": self.url, "plan": self.plan})
 
 
 def expose(
-    name: str, args: InferenceGroupArgs, child: pulumi.ResourceOptions
+    name: str, args: InferenceGroupArgs, child: pulumi.ResourceOptions, serving: Sequence[pulumi.CustomResource]
 ) -> tuple[pulumi.Output[str], pulumi.Output[dict[str, object]]]:
-    """The group's leader Service and NetworkPolicy (whatever runs its pods), and its `url` and `plan` outputs."""
+    """The group's leader Service and NetworkPolicy (whatever runs its pods), and its `url` and `plan` outputs.
+    `url` is known once the Service exists and the `serving` workloads' await is over: the Service itself is
+    not awaited (plan/manifests.py leader_service)."""
     group, namespace = args.plan, args.placement.namespace
     service = leader_service(group, namespace)
     svc = declare(f"{name}-leader", service, child, SERVICE)
     policy = network_policy(group, namespace, args.allowed_namespaces)
     declare(f"{name}-network", policy, child, NETWORK_POLICY)
     url = service_url(group, namespace)
-    return svc.id.apply(lambda _: url), pulumi.Output.from_input(plan_summary(group))
+    ready = pulumi.Output.all(svc.id, *(workload.id for workload in serving))
+    return ready.apply(lambda _: url), pulumi.Output.from_input(plan_summary(group))

@@ -11,7 +11,7 @@ from components import PACKAGE
 from components.chart_objects import ChartObjects, ChartSource, from_transform
 from components.objects import declare
 from kernel.rules import check_controller_upgrade
-from plan.manifests import ControllerOptions, controller_pod_fields, controller_values
+from plan.manifests import SKIP_AWAIT_ANNOTATION, ControllerOptions, controller_pod_fields, controller_values
 
 VERSION_LABEL = "inference.lws.dev/lws-version"
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
@@ -91,6 +91,22 @@ def _with_url(hook: dict[str, Any], endpoint: ExternalWebhookArgs) -> dict[str, 
     return {**hook, "clientConfig": {"url": endpoint.url + path, "caBundle": endpoint.ca_bundle}}
 
 
+SERVICE_TYPE = "kubernetes:core/v1:Service"
+
+
+def _skip_service_awaits(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """With the webhooks at an external endpoint no admission call goes through the chart's Services, and their
+    await is a fixed 10 s settle (plan/manifests.py SKIP_AWAIT_ANNOTATION) that every group would wait for. In the
+    cluster the webhook Service keeps it: it stands between the controller's pod turning Ready and the first
+    LeaderWorkerSet, the window in which an install fails with "no endpoints available for service"."""
+    if args.type_ != SERVICE_TYPE:
+        return None
+    metadata: dict[str, Any] = args.props.get("metadata") or {}  # type: ignore[assignment]
+    annotations = {**(metadata.get("annotations") or {}), SKIP_AWAIT_ANNOTATION: "true"}
+    props = {**args.props, "metadata": {**metadata, "annotations": annotations}}
+    return pulumi.ResourceTransformResult(props, args.opts)
+
+
 DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
 
 
@@ -141,7 +157,9 @@ class LwsController(pulumi.ComponentResource):
         local = not args.chart.startswith("oci://")
         values = {**controller_values(version, args.image_repository, args.options), **args.chart_values}
         source = ChartSource(args.chart, None if local else version, name, args.namespace, values)
-        transforms = [_keep_crds] + ([_serve_webhooks_at(args.external_webhook)] if args.external_webhook else [])
+        transforms: list[pulumi.ResourceTransform] = [_keep_crds]
+        if args.external_webhook:
+            transforms += [_serve_webhooks_at(args.external_webhook), _skip_service_awaits]
         if pod_fields := controller_pod_fields(args.options):
             transforms.append(_set_pod_fields(pod_fields))
         chart = ChartObjects(

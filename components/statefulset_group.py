@@ -33,10 +33,10 @@ class StatefulSetGroup(pulumi.ComponentResource):
         # Leader and workers are created together and awaited together: a leader waits for its workers
         # before it is Ready, so awaiting it first would never end. The workers' init container holds them
         # until the leader's DNS name resolves.
-        self._stateful_set(f"{name}-leader-set", leader_stateful_set(group, args.placement), child)
+        sets = [self._stateful_set(f"{name}-leader-set", leader_stateful_set(group, args.placement), child)]
         for index, workers in enumerate(worker_stateful_sets(group, args.placement)):
-            self._stateful_set(f"{name}-workers-{index}", workers, child)
-        self.url, self.plan = expose(name, args, child)
+            sets.append(self._stateful_set(f"{name}-workers-{index}", workers, child))
+        self.url, self.plan = expose(name, args, child, sets)
         self.register_outputs({"url": self.url, "plan": self.plan})
 
     @staticmethod

@@ -112,6 +112,9 @@ def pod_template(group: GroupPlan, placement: Placement, *, leader: bool) -> Man
 
 
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+"""On a Service, what the provider would await is no readiness: it returns 10 s after the Service's Endpoints last
+changed, ready addresses or none (pulumi-kubernetes provider/v4 pkg/await/service.go, `endpointsSettled`)."""
 EVERY_GROUP_READY = "jsonpath={$[?@.readyReplicas==$.spec.replicas].readyReplicas}"
 """status.readyReplicas equal to the live spec.replicas: as many ready groups as the object asks for now, whether
 the count is ours or an autoscaler's. LWS counts a group ready when its leader pod is Running and Ready and its
@@ -229,9 +232,16 @@ def leader_service_name(group: GroupPlan) -> str:
 
 
 def leader_service(group: GroupPlan, namespace: str) -> Manifest:
-    """A ClusterIP Service in front of the leaders only: workers serve no HTTP."""
+    """A ClusterIP Service in front of the leaders only: workers serve no HTTP. Not awaited: the workload's await
+    (every group Ready, a Ready leader) is what says the Service has somewhere to send requests, and the Service's
+    own await would only add a fixed 10 s to every `up` that creates or changes it."""
     return {
-        "metadata": {"name": leader_service_name(group), "namespace": namespace, "labels": labels(group)},
+        "metadata": {
+            "name": leader_service_name(group),
+            "namespace": namespace,
+            "labels": labels(group),
+            "annotations": {SKIP_AWAIT_ANNOTATION: "true"},
+        },
         "spec": {
             "type": "ClusterIP",
             "selector": {"app.kubernetes.io/instance": group.name, "app.kubernetes.io/component": "leader"},

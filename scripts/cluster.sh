@@ -54,6 +54,9 @@ lws_dir() {
 	go list -C "$ROOT/tools/lws/$LWS_VERSION" -m -f '{{.Dir}}' sigs.k8s.io/lws
 }
 
+# The PV binder's periodic resync at 2 s, not 15 s: its claim and volume workers race to mark a PV Bound, and
+# the loser's claim ("the object has been modified") waits for the next resync, so a claim took 0.3 s or
+# 10-15 s at random (kube-controller-manager 1.33 at -v=5). Real clusters keep the 15 s and the race.
 write_kwokctl_config() {
 	mkdir -p "$STATE"
 	cat >"$STATE/kwokctl.yaml" <<EOF
@@ -70,6 +73,11 @@ options:
   kubeSchedulerBinary: $BIN/kube-scheduler
   kubectlBinary: $BIN/kubectl
   kwokControllerBinary: $BIN/kwok
+componentsPatches:
+  - name: kube-controller-manager
+    extraArgs:
+      - key: pvclaimbinder-sync-period
+        value: 2s
 EOF
 }
 
@@ -187,15 +195,17 @@ metrics:
 health:
   healthProbeBindAddress: 127.0.0.1:$HEALTH_PORT
 EOF
-	# Supervised. The controller only starts once the LeaderWorkerSet CRD exists (LWS=controller: when a
-	# stack has installed the chart), as it exits when the CRD does not show up within its 2-minute cache
-	# sync timeout; it is started again whenever it exits.
+	# Supervised. The controller only starts once the LeaderWorkerSet CRD is Established (LWS=controller: when
+	# a stack has installed the chart), as it exits when the CRD does not show up within its 2-minute cache
+	# sync timeout; it is started again whenever it exits. Established, not merely created: a kind the API
+	# server does not serve yet makes controller-runtime retry its watch only every 10 s.
 	# shellcheck disable=SC2016  # expanded by the inner shell
 	KUBECONFIG="$KUBECONFIG_PATH" setsid bash -c '
 		trap "kill \$child 2>/dev/null; exit 0" TERM INT
 		while :; do
-			until "$2" get crd leaderworkersets.leaderworkerset.x-k8s.io >/dev/null 2>&1; do
-				sleep 2 & child=$!; wait $child
+			until [[ $("$2" get crd leaderworkersets.leaderworkerset.x-k8s.io \
+				-o jsonpath="{.status.conditions[?(@.type==\"Established\")].status}" 2>/dev/null) == True ]]; do
+				sleep 0.5 & child=$!; wait $child
 			done
 			"$0" --config "$1" --leader-elect=false &
 			child=$!

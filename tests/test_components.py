@@ -37,6 +37,8 @@ def rendered_chart(options: dict[str, Any]) -> list[dict[str, Any]]:
          "metadata": {"name": "lws-mutating-webhook-configuration"},
          "webhooks": [{"name": "mpod.kb.io", "clientConfig": {"service": service}}]},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "lws-webhook-server-cert"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lws-webhook-service", "namespace": namespace},
+         "spec": {"selector": {"control-plane": "controller-manager"}}},
     ]  # fmt: skip
 
 
@@ -140,6 +142,7 @@ LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 PV = "kubernetes:core/v1:PersistentVolume"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 SECRET = "kubernetes:core/v1:Secret"
+SERVICE = "kubernetes:core/v1:Service"
 CHART = "lws-inference:helm:ChartObjects"
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 
@@ -214,7 +217,8 @@ def test_render_mode_leaves_secrets_out(recorder: Recorder) -> None:
 
 def test_service_selects_only_leaders_and_network_policy_opens_only_the_port(recorder: Recorder) -> None:
     deploy(recorder, tiny_model())
-    service = recorder.one("kubernetes:core/v1:Service")
+    (registered,) = recorder.stacks_own(SERVICE)
+    service = reveal(registered.inputs)
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "leader"
     # The LWS controller owns a headless Service named after the LeaderWorkerSet (the pods' DNS names).
     assert service["metadata"]["name"] != recorder.one(LWS)["metadata"]["name"]
@@ -312,3 +316,31 @@ def test_an_out_of_cluster_controller_gets_the_chart_webhooks(recorder: Recorder
     assert served["clientConfig"]["url"] == "https://127.0.0.1:9443/mutate--v1-pod"
     assert served["clientConfig"]["caBundle"] == "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
     assert served["name"] == "mpod.kb.io"
+
+
+def awaited_on_up(resource: pulumi.runtime.MockResourceArgs) -> bool:
+    annotations = reveal(resource.inputs)["metadata"].get("annotations") or {}
+    return annotations.get("pulumi.com/skipAwait") != "true"
+
+
+def test_the_leader_service_is_not_awaited_the_group_is(recorder: Recorder) -> None:
+    """The provider's Service await is a 10 s settle, not a readiness check; the group's await is the check."""
+    deploy(recorder, tiny_model())
+    (service,) = recorder.stacks_own(SERVICE)
+    assert not awaited_on_up(service)
+    assert "pulumi.com/waitFor" in reveal(recorder.of_type(LWS)[0].inputs)["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_the_webhook_service_is_awaited_only_where_admission_goes_through_it(
+    recorder: Recorder, tmp_path: Any, external: bool
+) -> None:
+    raw = ack_qwen3_32b("vllm")
+    if external:
+        ca = tmp_path / "ca.crt"
+        ca.write_text("-----BEGIN CERTIFICATE-----\n")
+        raw = set_path(raw, "cluster.lws.webhook", {"url": "https://127.0.0.1:9443/", "caFile": str(ca)})
+    deploy(recorder, raw, {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
+    (webhook_service,) = [r for r in recorder.of_type(SERVICE) if r.name.startswith("lws:")]
+    # In the cluster, its settle covers the window between the controller's pod Ready and its endpoints.
+    assert awaited_on_up(webhook_service) is not external
