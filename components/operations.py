@@ -75,10 +75,18 @@ class ModelOperations(pulumi.ComponentResource):
     autoscaling: pulumi.Output[dict[str, Any] | None]
     bounds: dict[str, Any] | None
 
-    def __init__(self, name: str, args: OperationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: OperationsArgs,
+        workload: pulumi.Resource,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`workload`, the model's group: what each operation comes after at `up` and goes before at destroy.
+        The operations depend on it, not this component, so a model with none waits for nothing."""
         super().__init__(f"{PACKAGE}:operations:ModelOperations", name, None, opts)
         group, namespace = args.plan, args.namespace
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=[workload])
         if args.scaling:
             declare(f"{name}-autoscaler", autoscaler(group, namespace, args.scaling), child)
         if args.monitor:

@@ -156,7 +156,8 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
         operations[group.name] = ModelOperations(
             f"{group.name}-operations",
             operations_args(cluster, by_name[group.name], group, len(plan.groups)),
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[workload])),
+            workload,
+            opts,
         )
     return Deployed(controller, storage, groups, _manifests(config.manifests, controller, opts), operations)
 

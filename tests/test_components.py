@@ -344,3 +344,13 @@ def test_the_webhook_service_is_awaited_only_where_admission_goes_through_it(
     (webhook_service,) = [r for r in recorder.of_type(SERVICE) if r.name.startswith("lws:")]
     # In the cluster, its settle covers the window between the controller's pod Ready and its endpoints.
     assert awaited_on_up(webhook_service) is not external
+
+
+def test_operations_come_after_their_group_and_a_model_without_any_waits_for_nothing(recorder: Recorder) -> None:
+    scaling = {"minReplicas": 1, "maxReplicas": 3, "backend": "hpa"}
+    deploy(recorder, set_path(tiny_model(), "models[0].serving.autoscaling", scaling))
+    (hpa,) = recorder.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    # The autoscaler scales the LeaderWorkerSet: created after it, deleted before it.
+    assert any(urn.endswith("-lws") for urn in recorder.dependencies[hpa.name]), recorder.dependencies[hpa.name]
+    (operations,) = recorder.of_type("lws-inference:operations:ModelOperations")
+    assert recorder.dependencies[operations.name] == []
