@@ -129,9 +129,11 @@ def resource_name(release: str, obj: Obj) -> str:
 
 
 class ChartObjects(pulumi.ComponentResource):
-    """The objects of one chart release. Output: `resources`, every registered object."""
+    """The objects of one chart release. Outputs: `resources`, every registered object, and `objects`, what each
+    of them was registered from (same order)."""
 
     resources: list[pulumi.CustomResource]
+    objects: list[Obj]
 
     def __init__(
         self,
@@ -144,8 +146,9 @@ class ChartObjects(pulumi.ComponentResource):
         super().__init__("lws-inference:helm:ChartObjects", source.release, None, pulumi.ResourceOptions.merge(
             opts, aliased))  # fmt: skip
         provider = opts.provider if opts else None
-        self.resources = []
-        for obj in rendered(source, provider if isinstance(provider, pulumi.ProviderResource) else None):
+        objects = rendered(source, provider if isinstance(provider, pulumi.ProviderResource) else None)
+        self.resources, self.objects = [], []
+        for obj in objects:
             options = pulumi.ResourceOptions(parent=self)
             if (obj["metadata"].get("annotations") or {}).get(KEEP_POLICY) == "keep":
                 options = pulumi.ResourceOptions.merge(options, pulumi.ResourceOptions(retain_on_delete=True))
@@ -153,4 +156,5 @@ class ChartObjects(pulumi.ComponentResource):
                 obj, options = change(obj, options)
             name = resource_name(source.release, obj)
             self.resources.append(pulumi.CustomResource(type_token(obj), name, secret_data(obj), options))
+            self.objects.append(obj)
         self.register_outputs({})

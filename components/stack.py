@@ -149,7 +149,7 @@ def deploy(config: StackConfig, secrets: dict[str, Any], plan: StackPlan) -> Dep
             # Depending on the controller's resources: destroy deletes the groups before the controller
             # and its webhooks, which must still be there to finalize them.
             pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=controller.ready.apply(lambda r: [*r, storage]))
+                opts, pulumi.ResourceOptions(depends_on=controller.groups_ready.apply(lambda r: [*r, storage]))
             ),
         )
         groups[group.name] = workload

@@ -51,10 +51,11 @@ def _number_types(annotation: Any) -> set[type]:
 
 
 class Model(BaseModel):
+    # The fields' docstrings are the config reference's text (config/reference.py reads them from this source);
+    # pydantic's use_attribute_docstrings would tokenize this file at every program start, 40 ms of each preview.
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_attribute_docstrings=True,
-        allow_inf_nan=False,
-    )  # fmt: skip
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, allow_inf_nan=False
+    )
 
     @field_validator("*", mode="before")
     @classmethod

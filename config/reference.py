@@ -7,7 +7,12 @@ tests/test_readme.py checks that the README holds exactly this text between its 
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import itertools
 import sys
+import textwrap
 import types
 import typing
 from enum import Enum
@@ -65,12 +70,41 @@ def _default(field: Any) -> str:
     return f"`{value}`" if value not in ({}, []) else ""
 
 
+@functools.cache
+def _docstrings_of_class(cls: type) -> dict[str, str]:
+    """The string literal under each annotated attribute of the class's own body (PEP 257's attribute
+    docstrings), read from its source."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    assert isinstance(body, ast.ClassDef)
+    found = {}
+    for statement, following in itertools.pairwise(body.body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[statement.target.id] = inspect.cleandoc(following.value.value)
+    return found
+
+
+def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's docstring, inherited fields included (the nearest class that has one wins)."""
+    found: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and cls is not BaseModel:
+            found.update(_docstrings_of_class(cls))
+    return found
+
+
 def _rows(model: type[BaseModel], prefix: str, seen: set[str]) -> list[str]:
     rows = []
     nested = []
+    docstrings = field_docstrings(model)
     for name, field in model.model_fields.items():
         key = f"{prefix}.{field.alias or name}" if prefix else (field.alias or name)
-        description = " ".join((field.description or "").split())
+        description = " ".join((field.description or docstrings.get(name, "")).split())
         annotation = field.annotation
         is_list = typing.get_origin(annotation) is list or any(
             typing.get_origin(a) is list for a in typing.get_args(annotation)

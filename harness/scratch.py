@@ -5,6 +5,7 @@ so engine tests and benchmarks never touch the developer's stacks. No pytest her
 from __future__ import annotations
 
 import atexit
+import compileall
 import functools
 import json
 import os
@@ -166,6 +167,9 @@ def scratch_project(
         source = sources / name
         if source.is_dir():
             shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+            # Bytecode, as scripts/setup.sh writes it for a checkout: where PYTHONDONTWRITEBYTECODE is set, the
+            # program and the pack would compile every module from source at every command.
+            compileall.compile_dir(path / name, quiet=2)
         else:
             shutil.copy(source, path / name)
     for name in (".venv", ".tools"):

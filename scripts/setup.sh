@@ -14,6 +14,16 @@ if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; th
 	echo "$wanted" >"$stamp"
 fi
 
+# The program and the pack import this checkout's packages on every preview. Where PYTHONDONTWRITEBYTECODE is set
+# (as in many CI images and containers), Python compiled them from source every time: 70 ms of each policy-check.
+# Bytecode written here is read all the same, and Python ignores a file's bytecode once the source is newer.
+bytecode=.venv/.bytecode-stamp
+packages=(components config kernel plan policies/lws_guard)
+if [[ ! -f $bytecode || -n $(find "${packages[@]}" -name '*.py' -newer "$bytecode" -print -quit) ]]; then
+	touch "$bytecode"
+	.venv/bin/python -m compileall -q "${packages[@]}" >/dev/null
+fi
+
 source scripts/env.sh
 provider_version=$(sed -n 's/^K8S_PROVIDER_VERSION=//p' tools/build.sh)
 built=.tools/plugins/pulumi-resource-kubernetes

@@ -39,6 +39,10 @@ def rendered_chart(options: dict[str, Any]) -> list[dict[str, Any]]:
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "lws-webhook-server-cert"}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lws-webhook-service", "namespace": namespace},
          "spec": {"selector": {"control-plane": "controller-manager"}}},
+        # The chart of LWS 0.9 adds the DisaggregatedSet API's CRD.
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "disaggregatedsets.disaggregatedset.x-k8s.io"},
+         "spec": {"group": "disaggregatedset.x-k8s.io"}},
     ]  # fmt: skip
 
 
@@ -243,6 +247,16 @@ def test_groups_depend_on_the_controller_so_destroy_removes_them_first(recorder:
     assert any("LwsController" in urn for urn in needs), needs
 
 
+def test_groups_wait_for_the_lws_crd_and_webhook_but_not_for_another_apis_crd(recorder: Recorder) -> None:
+    deploy(recorder, tiny_model())
+    (group,) = recorder.of_type("lws-inference:workload:InferenceGroup")
+    needs = recorder.dependencies[group.name]
+    assert any(urn.endswith("::lws:leaderworkersets.leaderworkerset.x-k8s.io") for urn in needs), needs
+    assert any(urn.endswith("::lws:lws-system/lws-webhook-service") for urn in needs), needs
+    assert any(urn.endswith("::lws:lws-system/lws-controller-manager") for urn in needs), needs
+    assert not any("disaggregatedset" in urn for urn in needs), needs
+
+
 def namespace_inputs(version: str) -> dict[str, Any]:
     return {"metadata": {"name": "lws-system", "labels": {"inference.lws.dev/lws-version": version}}}
 
@@ -276,9 +290,9 @@ def test_a_version_change_of_the_installed_controller_needs_a_maintenance_window
 
 def test_the_lws_crd_outlives_the_controller_component(recorder: Recorder) -> None:
     deploy(recorder, ack_qwen3_32b("sglang"), {"ossAccessKeyId": "i", "ossAccessKeySecret": "s"})
-    (crd,) = recorder.of_type(CRD)
+    crds = recorder.of_type(CRD)
     (manager,) = recorder.of_type("kubernetes:apps/v1:Deployment")
-    assert recorder.retained[crd.name] is True
+    assert len(crds) == 2 and all(recorder.retained[crd.name] for crd in crds)
     assert recorder.retained[manager.name] is False
 
 
@@ -290,7 +304,8 @@ def test_the_chart_is_rendered_once_for_its_version_and_values(recorder: Recorde
     deploy(recorder, set_path(ack_qwen3_32b("vllm"), "cluster.lws.imageRepository", "mirror.example/lws"), secrets)
     assert len(recorder.templates) == 2, "other values, another rendering"
     # Named as the v4 Chart named its children, so an applied stack keeps their URNs (through the alias).
-    assert {r.name for r in recorder.of_type(CRD)} == {"lws:leaderworkersets.leaderworkerset.x-k8s.io"}
+    assert {r.name for r in recorder.of_type(CRD)} == {
+        "lws:leaderworkersets.leaderworkerset.x-k8s.io", "lws:disaggregatedsets.disaggregatedset.x-k8s.io"}  # fmt: skip
 
 
 def test_hand_written_manifests_are_applied_after_the_controller(
@@ -304,6 +319,8 @@ def test_hand_written_manifests_are_applied_after_the_controller(
     group = recorder.one("kubernetes:yaml/v2:ConfigGroup")
     assert group["files"] == ["group.yaml"]
     assert any("ChartObjects$kubernetes:apps/v1:Deployment" in urn for urn in recorder.dependencies["manifests"])
+    # A hand-written manifest may be a DisaggregatedSet: it waits for every CRD of the chart.
+    assert any(urn.endswith("disaggregatedset.x-k8s.io") for urn in recorder.dependencies["manifests"])
 
 
 def test_an_out_of_cluster_controller_gets_the_chart_webhooks(recorder: Recorder, tmp_path: Any) -> None:
