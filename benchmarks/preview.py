@@ -1,12 +1,14 @@
 """How close `make preview` and `make policy-check` of the dev stack come to the engine's floor.
 
-Run: python benchmarks/preview.py [--rounds N] [--sources DIR] [--models N]. Prints figures only (nothing is
-asserted). Both projects are applied first (`pulumi up`), so every preview is of an applied, unchanged stack, as a
-pull request sees it. Variants, paired (one run of each per round, A B C D A B C D ...; medians of the rounds):
+Run: python benchmarks/preview.py [--rounds N] [--sources DIR] [--before DIR] [--models N]. Prints figures only
+(nothing is asserted). Every project is applied first (`pulumi up`), so every preview is of an applied, unchanged
+stack, as a pull request sees it. Variants, paired (one run of each per round, A B C D A B C D ...); seconds are
+medians over the rounds, ratios the median of each round's ratio (so what drifts between rounds cancels):
 * policy-check: what `make policy-check STACK=dev` runs on an unchanged stack file, scripts/setup.sh and
   lws_ensure_stack (of this checkout), then `pulumi preview` with the policy pack and policies/config/dev.json,
-  on a scratch copy of the program (of --sources: another checkout for a before/after comparison);
+  on a scratch copy of the program (of --sources, this checkout by default);
 * preview: the same without the pack (`make preview`);
+* with --before: the policy-check and preview of another checkout too, in the same rounds (before/after);
 * floor: the same objects as the program rendered them, registered as plain resources by harness/floor_program.py
   (no chart, no components, no planner) through the same CLI, provider and environment (scripts/env.sh), `pulumi
   preview` alone; and floor + pack, with the pack.
@@ -20,6 +22,7 @@ import argparse
 import copy
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -102,9 +105,14 @@ def as_make_runs(project: Project, *args: str) -> Callable[[], Run]:
     return run
 
 
+def paired_ratio(result: Summary, base: Summary) -> float:
+    """The median over rounds of result / base within each round: what drifts between rounds cancels."""
+    return statistics.median(r.seconds / b.seconds for r, b in zip(result.runs, base.runs, strict=True))
+
+
 def row(label: str, result: Summary, floor: Summary) -> str:
     return (
-        f"  {label:14} {result.seconds:7.2f} s  {result.seconds / floor.seconds:5.2f}x  "
+        f"  {label:21} {result.seconds:7.2f} s  {paired_ratio(result, floor):5.2f}x  "
         f"CLI {result.own_cpu_share:4.0%} of CPU  log {result.log_bytes / 1e6:7.2f} MB"
     )
 
@@ -114,38 +122,42 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sources", type=Path, default=ROOT, help="checkout whose program and pack are measured")
     parser.add_argument("--models", type=int, default=None, help="repeat the SGLang group this many times")
+    parser.add_argument("--before", type=Path, default=None, help="another checkout, measured in the same rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="preview-bench-") as tmp:
         work = Path(tmp)
         home = bench_home(work)
-        (work / "program").mkdir()
-        program = scratch_project(work / "program", stack_with(args.models), args.sources, home)
-        program.pulumi("up", "--yes", "--skip-preview")
-        floor = floor_project(work / "floor", program, home)
-        objects = program.manifests()
+        checkouts = {"": args.sources, **({" (before)": args.before} if args.before else {})}
+        programs = {}
+        for suffix, sources in checkouts.items():
+            path = work / f"program{suffix.strip(' ()')}"
+            path.mkdir()
+            programs[suffix] = scratch_project(path, stack_with(args.models), sources, home)
+            programs[suffix].pulumi("up", "--yes", "--skip-preview")
+        floor = floor_project(work / "floor", programs[""], home)
+        objects = programs[""].manifests()
         floor.pulumi("up", "--yes", "--skip-preview")
-        for project in (program, floor):  # warm-up: OS caches, bytecode, plugin start-up
+        for project in (*programs.values(), floor):  # warm-up: OS caches, bytecode, plugin start-up
             project.pulumi("preview", *PACK)
-        results = paired(
-            {
-                "policy-check": as_make_runs(program, *PACK),
-                "preview": as_make_runs(program),
-                "floor + pack": lambda: floor.measure("preview", *PACK),
-                "floor": lambda: floor.measure("preview"),
-            },
-            args.rounds,
-        )
+        variants: dict[str, Callable[[], Run]] = {}
+        for suffix, program in programs.items():
+            variants[f"policy-check{suffix}"] = as_make_runs(program, *PACK)
+            variants[f"preview{suffix}"] = as_make_runs(program)
+        variants["floor + pack"] = lambda: floor.measure("preview", *PACK)
+        variants["floor"] = lambda: floor.measure("preview")
+        results = paired(variants, args.rounds)
     base = results["floor"]
     print(
-        f"applied dev stack ({len(objects)} objects, program of {args.sources}), "
-        f"medians of {args.rounds} paired rounds; ratio to the floor's preview"
+        f"applied dev stack ({len(objects)} objects, program of {', '.join(map(str, checkouts.values()))}), "
+        f"{args.rounds} paired rounds; seconds: medians; ratios: medians of each round's ratio"
     )
     for label, result in results.items():
         print(row(label, result, base))
-    check, plain, floor_pack = results["policy-check"], results["preview"], results["floor + pack"]
-    print(f"  policy-check / floor          {check.seconds / base.seconds:5.2f}   (target <= 1.2)")
-    print(f"  policy-check / floor + pack   {check.seconds / floor_pack.seconds:5.2f}")
-    print(f"  the pack adds to the preview  {check.seconds / plain.seconds - 1:+5.0%}   (target <= +15%)")
+    for suffix in programs:
+        check, plain = results[f"policy-check{suffix}"], results[f"preview{suffix}"]
+        print(f"  policy-check{suffix} / floor {paired_ratio(check, base):12.2f}   (target <= 1.2)")
+        print(f"  policy-check{suffix} / floor + pack {paired_ratio(check, results['floor + pack']):5.2f}")
+        print(f"  the pack adds to the preview{suffix} {paired_ratio(check, plain) - 1:+5.0%}   (target <= +15%)")
 
 
 if __name__ == "__main__":
