@@ -127,12 +127,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="preview-bench-") as tmp:
         work = Path(tmp)
         home = bench_home(work)
-        checkouts = {"": args.sources, **({" (before)": args.before} if args.before else {})}
+        checkouts = {"": ("program", args.sources)}  # label suffix -> (scratch directory, checkout)
+        if args.before:
+            checkouts[" (before)"] = ("before", args.before)
         programs = {}
-        for suffix, sources in checkouts.items():
-            path = work / f"program{suffix.strip(' ()')}"
-            path.mkdir()
-            programs[suffix] = scratch_project(path, stack_with(args.models), sources, home)
+        for suffix, (directory, sources) in checkouts.items():
+            (work / directory).mkdir()
+            programs[suffix] = scratch_project(work / directory, stack_with(args.models), sources, home)
             programs[suffix].pulumi("up", "--yes", "--skip-preview")
         floor = floor_project(work / "floor", programs[""], home)
         objects = programs[""].manifests()
@@ -147,8 +148,9 @@ def main() -> None:
         variants["floor"] = lambda: floor.measure("preview")
         results = paired(variants, args.rounds)
     base = results["floor"]
+    measured_checkouts = ", ".join(str(sources) for _, sources in checkouts.values())
     print(
-        f"applied dev stack ({len(objects)} objects, program of {', '.join(map(str, checkouts.values()))}), "
+        f"applied dev stack ({len(objects)} objects, program of {measured_checkouts}), "
         f"{args.rounds} paired rounds; seconds: medians; ratios: medians of each round's ratio"
     )
     for label, result in results.items():

@@ -146,9 +146,8 @@ class ChartObjects(pulumi.ComponentResource):
         super().__init__("lws-inference:helm:ChartObjects", source.release, None, pulumi.ResourceOptions.merge(
             opts, aliased))  # fmt: skip
         provider = opts.provider if opts else None
-        objects = rendered(source, provider if isinstance(provider, pulumi.ProviderResource) else None)
         self.resources, self.objects = [], []
-        for obj in objects:
+        for obj in rendered(source, provider if isinstance(provider, pulumi.ProviderResource) else None):
             options = pulumi.ResourceOptions(parent=self)
             if (obj["metadata"].get("annotations") or {}).get(KEEP_POLICY) == "keep":
                 options = pulumi.ResourceOptions.merge(options, pulumi.ResourceOptions(retain_on_delete=True))
