@@ -47,6 +47,20 @@ def pods(group: str) -> list[dict[str, Any]]:
     return list(found["items"]) if found else []
 
 
+def leader_service_addresses(group: str, expected: set[str], seconds: float = 30) -> set[str]:
+    """The pod IPs behind the group's leader Service, once they are `expected` or `seconds` have passed: the
+    EndpointSlice controller publishes a pod some time after it is Ready, and `pulumi up` does not await the
+    Service (plan/manifests.py leader_service), so right after `up` the slice may still be empty."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = kubectl("get", "endpointslices", "-n", "inference", "-l", f"kubernetes.io/service-name={group}-leader")
+        slices = (found or {}).get("items", [])
+        addresses = {a for s in slices for e in s.get("endpoints") or [] for a in e["addresses"]}
+        if addresses == expected or time.monotonic() > deadline:
+            return addresses
+        time.sleep(1)
+
+
 def available(group: str) -> bool:
     lws = kubectl("get", "leaderworkerset", "-n", "inference", group)
     conditions = (lws or {}).get("status", {}).get("conditions", [])
@@ -90,11 +104,10 @@ def test_pods_carry_the_lws_labels_and_injected_env(deployed: Project) -> None:
 
 def test_the_leader_service_reaches_exactly_the_leader_pods(deployed: Project) -> None:
     for group in GROUPS:
-        slices = kubectl("get", "endpointslices", "-n", "inference", "-l", f"kubernetes.io/service-name={group}-leader")
-        addresses = {a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]}
         leaders = {p["status"]["podIP"] for p in pods(group)
                    if p["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"}  # fmt: skip
-        assert addresses == leaders and len(leaders) == 1
+        assert len(leaders) == 1
+        assert leader_service_addresses(group, leaders) == leaders
 
 
 def test_a_second_up_changes_nothing(deployed: Project) -> None:

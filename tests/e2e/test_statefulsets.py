@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness.scratch import ROOT, Project, scratch_project
-from tests.e2e.test_local_cluster import GROUPS, cluster, kubectl, pods
+from tests.e2e.test_local_cluster import GROUPS, cluster, kubectl, leader_service_addresses, pods
 
 pytestmark = pytest.mark.e2e
 
@@ -58,10 +58,9 @@ def test_pods_carry_the_env_the_controller_would_inject(deployed: Project) -> No
 
 def test_the_leader_service_reaches_exactly_the_leader_pods(deployed: Project) -> None:
     for group in GROUPS:
-        slices = kubectl("get", "endpointslices", "-n", "inference", "-l", f"kubernetes.io/service-name={group}-leader")
-        addresses = {a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]}
         leader = next(p for p in pods(group) if p["metadata"]["name"] == f"{group}-0")
-        assert addresses == {leader["status"]["podIP"]}
+        expected = {leader["status"]["podIP"]}
+        assert leader_service_addresses(group, expected) == expected
 
 
 def test_a_second_up_changes_nothing(deployed: Project) -> None:
