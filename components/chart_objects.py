@@ -22,7 +22,8 @@ from typing import Any
 
 import pulumi
 
-from components.objects import secret_data, type_token
+from components.objects import secret_data
+from kernel.type_tokens import type_token_of
 
 Obj = dict[str, Any]
 V4_CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -110,7 +111,7 @@ def from_transform(transform: pulumi.ResourceTransform) -> ObjectOptions:
     """A resource transform, as written for the v4 Chart's children, applied to an object before it is registered."""
 
     def adjust(obj: Obj, options: pulumi.ResourceOptions) -> tuple[Obj, pulumi.ResourceOptions]:
-        args = pulumi.ResourceTransformArgs(True, type_token(obj), obj["metadata"]["name"], obj, options)
+        args = pulumi.ResourceTransformArgs(True, type_token_of(obj), obj["metadata"]["name"], obj, options)
         result = transform(args)
         if result is None:
             return obj, options
@@ -154,6 +155,6 @@ class ChartObjects(pulumi.ComponentResource):
             for change in adjust:
                 obj, options = change(obj, options)
             name = resource_name(source.release, obj)
-            self.resources.append(pulumi.CustomResource(type_token(obj), name, secret_data(obj), options))
+            self.resources.append(pulumi.CustomResource(type_token_of(obj), name, secret_data(obj), options))
             self.objects.append(obj)
         self.register_outputs({})

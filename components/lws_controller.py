@@ -9,13 +9,13 @@ import pulumi
 
 from components import PACKAGE
 from components.chart_objects import ChartObjects, ChartSource, from_transform
-from components.objects import declare
+from components.objects import SERVICE, declare
 from kernel import lws_api
 from kernel.rules import check_controller_upgrade
+from kernel.type_tokens import CRD_TYPE, type_token
 from plan.manifests import SKIP_AWAIT_ANNOTATION, ControllerOptions, controller_pod_fields, controller_values
 
 VERSION_LABEL = "inference.lws.dev/lws-version"
-CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def _keep_crds(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformRe
 
 
 WEBHOOK_TYPES = (
-    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
-    "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+    type_token("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+    type_token("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
 )
 
 
@@ -92,7 +92,7 @@ def _with_url(hook: dict[str, Any], endpoint: ExternalWebhookArgs) -> dict[str, 
     return {**hook, "clientConfig": {"url": endpoint.url + path, "caBundle": endpoint.ca_bundle}}
 
 
-SERVICE_TYPE = "kubernetes:core/v1:Service"
+SERVICE_TYPE = type_token(*SERVICE)
 
 
 def _skip_service_awaits(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -108,7 +108,7 @@ def _skip_service_awaits(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceT
     return pulumi.ResourceTransformResult(props, args.opts)
 
 
-DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
+DEPLOYMENT_TYPE = type_token("apps/v1", "Deployment")
 
 
 def _set_pod_fields(fields: dict[str, Any]) -> pulumi.ResourceTransform:

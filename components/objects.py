@@ -12,6 +12,8 @@ from typing import Any
 
 import pulumi
 
+from kernel.type_tokens import type_token_of
+
 SECRET_FIELDS = ("data", "stringData")
 
 Kind = tuple[str, str]
@@ -20,11 +22,6 @@ SERVICE: Kind = ("v1", "Service")
 NETWORK_POLICY: Kind = ("networking.k8s.io/v1", "NetworkPolicy")
 PERSISTENT_VOLUME: Kind = ("v1", "PersistentVolume")
 PERSISTENT_VOLUME_CLAIM: Kind = ("v1", "PersistentVolumeClaim")
-
-
-def type_token(obj: Mapping[str, Any]) -> str:
-    group, _, version = str(obj["apiVersion"]).rpartition("/")
-    return f"kubernetes:{group or 'core'}/{version}:{obj['kind']}"
 
 
 def is_secret(obj: Mapping[str, Any]) -> bool:
@@ -47,4 +44,4 @@ def declare(
         manifest = {"apiVersion": kind[0], "kind": kind[1], "metadata": manifest["metadata"], "spec": manifest["spec"]}
     if is_secret(manifest):
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_FIELDS)))
-    return pulumi.CustomResource(type_token(manifest), name, secret_data(manifest), opts)
+    return pulumi.CustomResource(type_token_of(manifest), name, secret_data(manifest), opts)

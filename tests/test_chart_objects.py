@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.chart_objects import ChartSource, cache_key, resource_name
-from components.objects import type_token
+from kernel.type_tokens import CRD_TYPE, type_token_of
 
 VALUES = {"image": {"manager": {"tag": "v0.7.0"}}}
 
@@ -41,6 +41,6 @@ def test_objects_are_named_and_typed_as_the_v4_chart_registered_them() -> None:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "lws-system"}}
     assert resource_name("lws", deployment) == "lws:lws-system/m"
     assert resource_name("lws", crd) == "lws:c"
-    assert type_token(deployment) == "kubernetes:apps/v1:Deployment"
-    assert type_token(crd) == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
-    assert type_token(secret) == "kubernetes:core/v1:Secret"
+    assert type_token_of(deployment) == "kubernetes:apps/v1:Deployment"
+    assert type_token_of(crd) == CRD_TYPE == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+    assert type_token_of(secret) == "kubernetes:core/v1:Secret"

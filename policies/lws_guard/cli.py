@@ -43,6 +43,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import Policy
 
+from kernel.type_tokens import type_token
 from lws_guard import manifest
 from lws_guard.pack import PACK_NAME, resource_policies, stack_policies
 
@@ -134,8 +135,7 @@ class KubernetesObject:
     @property
     def type_token(self) -> str:
         """kubernetes:<group>/<version>:<Kind>, as the Kubernetes provider types the object (core/v1:Pod)."""
-        api_version = self.api_version if "/" in self.api_version else f"core/{self.api_version}"
-        return f"kubernetes:{api_version}:{self.kind}"
+        return type_token(self.api_version, self.kind)
 
     @property
     def display(self) -> str:

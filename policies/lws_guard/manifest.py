@@ -22,13 +22,14 @@ from kernel.images import ImageRef as ImageRef
 from kernel.images import parse_image as parse_image
 from kernel.rules import SHM_HOST
 from kernel.shell import kubernetes_expand
+from kernel.type_tokens import type_token
 from kernel.units import parse_quantity
 
-LWS_TYPE = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+LWS_TYPE = type_token(lws_api.API_VERSION, lws_api.KIND)
 LWS_GROUP = lws_api.GROUP
 # LWS 0.9+: prefill/decode roles, each a LeaderWorkerSet template (api/disaggregatedset/v1 of
 # kubernetes-sigs/lws: roles[].spec.leaderWorkerTemplate; v1alpha1 inlines the spec: roles[].leaderWorkerTemplate).
-DISAGGREGATED_GROUP = "disaggregatedset.x-k8s.io"
+DISAGGREGATED_GROUP = lws_api.DISAGGREGATED_GROUP
 # Accelerator resources of the device plugins: NVIDIA, AMD, Google TPU, Huawei Ascend (huawei.com/Ascend910,
 # huawei.com/ascend-1980, ...), Intel Gaudi.
 ACCELERATOR_RESOURCES = (GPU_RESOURCE, "amd.com/gpu", "google.com/tpu")

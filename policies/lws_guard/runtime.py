@@ -16,7 +16,8 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+from kernel.type_tokens import CRD_TYPE
+
 READ_OF_A_CRD = ("apiVersion", "kind", "metadata")
 """The only parts of a CustomResourceDefinition any rule reads."""
 

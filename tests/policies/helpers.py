@@ -22,6 +22,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from kernel.type_tokens import type_token
+
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
 LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
@@ -39,14 +41,6 @@ def one(name: str, kind: str | None = None) -> Obj:
     """The first document of a fixture (of that kind)."""
     docs = [d for d in load(name) if kind is None or d.get("kind") == kind]
     return docs[0]
-
-
-def type_token(obj: Mapping[str, Any]) -> str:
-    """The Pulumi type token of a Kubernetes object: kubernetes:<group/version>:<Kind>."""
-    api_version = str(obj.get("apiVersion", ""))
-    if "/" not in api_version:
-        api_version = f"core/{api_version}"
-    return f"kubernetes:{api_version}:{obj.get('kind')}"
 
 
 def floats(value: Any) -> Any:
@@ -99,6 +93,11 @@ LEADER = "spec.leaderWorkerTemplate.leaderTemplate.spec"
 WORKER = "spec.leaderWorkerTemplate.workerTemplate.spec"
 
 
+def props_type(obj: Mapping[str, Any]) -> str:
+    """The type token of props of any shape (the fuzz tests' lack apiVersion or kind): what the engine would pass."""
+    return type_token(str(obj.get("apiVersion", "")), str(obj.get("kind")))
+
+
 _OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
@@ -106,7 +105,7 @@ def run_resource_policy(
     policy: ResourceValidationPolicy, obj: Mapping[str, Any], config: Mapping[str, Any] | None = None, name: str = "x"
 ) -> list[str]:
     """Run a policy's validate as the engine does: proxied props, the policy's own config."""
-    resource_type = type_token(obj)
+    resource_type = props_type(obj)
     args = ResourceValidationArgs(
         resource_type,
         unknown_checking_proxy(copy.deepcopy(dict(obj))),
@@ -131,9 +130,9 @@ def run_stack_policy(
 ) -> list[str]:
     resources = [
         PolicyResource(
-            type_token(obj),
+            props_type(obj),
             unknown_checking_proxy(copy.deepcopy(dict(obj))),
-            f"urn:pulumi:test::lws::{type_token(obj)}::r{index}",
+            f"urn:pulumi:test::lws::{props_type(obj)}::r{index}",
             f"r{index}",
             _OPTS,
             None,

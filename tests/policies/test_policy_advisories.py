@@ -10,7 +10,8 @@ from lws_guard.advisories import (
 )
 from lws_guard.settings import Settings
 
-from tests.policies.helpers import LEADER, LWS, WORKER, Obj, delete_in, one, set_in, type_token
+from kernel.type_tokens import type_token_of
+from tests.policies.helpers import LEADER, LWS, WORKER, Obj, delete_in, one, set_in
 
 DEFAULT = Settings()
 
@@ -27,14 +28,14 @@ def test_cce_seed_latest_image_is_flagged() -> None:
 def test_pinned_images_pass() -> None:
     for name in ("ack_qwen3_vllm", "ack_qwen3_sglang"):
         assert check_image_pinned_policy(LWS, one(name), DEFAULT) == []
-    assert check_image_pinned_policy(type_token(dep := one("lws_controller", "Deployment")), dep, DEFAULT) == []
+    assert check_image_pinned_policy(type_token_of(dep := one("lws_controller", "Deployment")), dep, DEFAULT) == []
     digest = set_in(one("ack_qwen3_vllm"), f"{LEADER}.containers.0.image", "vllm/vllm-openai@sha256:" + "a" * 64)
     assert check_image_pinned_policy(LWS, digest, DEFAULT) == []
 
 
 def test_untagged_image_in_a_deployment() -> None:
     obj = set_in(one("lws_controller", "Deployment"), "spec.template.spec.containers.0.image", "busybox")
-    [message] = check_image_pinned_policy(type_token(obj), obj, DEFAULT)
+    [message] = check_image_pinned_policy(type_token_of(obj), obj, DEFAULT)
     assert "image busybox is not pinned (tag none)" in message
 
 
@@ -106,7 +107,7 @@ def test_nfs_volume_in_a_deployment_is_flagged() -> None:
 
 def test_model_pv_reclaim_delete_is_flagged() -> None:
     pv = set_in(one("ack_oss_model_volume", "PersistentVolume"), "spec.persistentVolumeReclaimPolicy", "Delete")
-    [message] = check_model_pv_reclaim(type_token(pv), pv, DEFAULT)
+    [message] = check_model_pv_reclaim(type_token_of(pv), pv, DEFAULT)
     assert message.startswith(
         "PersistentVolume llm-model: the ossplugin.csi.alibabacloud.com model volume has "
         "persistentVolumeReclaimPolicy Delete"
@@ -115,15 +116,15 @@ def test_model_pv_reclaim_delete_is_flagged() -> None:
 
 def test_model_pv_retain_or_unset_passes() -> None:
     pv = one("ack_oss_model_volume", "PersistentVolume")
-    assert check_model_pv_reclaim(type_token(pv), pv, DEFAULT) == []
+    assert check_model_pv_reclaim(type_token_of(pv), pv, DEFAULT) == []
     unset = delete_in(pv, "spec.persistentVolumeReclaimPolicy")
-    assert check_model_pv_reclaim(type_token(unset), unset, DEFAULT) == []
+    assert check_model_pv_reclaim(type_token_of(unset), unset, DEFAULT) == []
 
 
 def test_nfs_pv_delete_flagged_and_other_pvs_ignored() -> None:
     nfs = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "models"},
            "spec": {"nfs": {"server": "s", "path": "/p"}, "persistentVolumeReclaimPolicy": "Delete"}}  # fmt: skip
-    assert "the nfs model volume" in check_model_pv_reclaim(type_token(nfs), nfs, DEFAULT)[0]
+    assert "the nfs model volume" in check_model_pv_reclaim(type_token_of(nfs), nfs, DEFAULT)[0]
     disk_spec = {"csi": {"driver": "diskplugin.csi.alibabacloud.com"}, "persistentVolumeReclaimPolicy": "Delete"}
     disk = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "disk"}, "spec": disk_spec}
-    assert check_model_pv_reclaim(type_token(disk), disk, DEFAULT) == []
+    assert check_model_pv_reclaim(type_token_of(disk), disk, DEFAULT) == []

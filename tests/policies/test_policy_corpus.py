@@ -16,8 +16,9 @@ import yaml
 from lws_guard.pack import RESOURCE_RULES, resource_policies
 from lws_guard.settings import Settings
 
+from kernel.type_tokens import type_token_of
 from tests.policies.corpus.expected import EXPECTED
-from tests.policies.helpers import floats, run_resource_policy, type_token
+from tests.policies.helpers import floats, run_resource_policy
 
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(CORPUS.glob("*.yaml"))
@@ -40,7 +41,7 @@ def verdict_direct(path: Path) -> Counter[str]:
     settings = Settings.from_config(policy_config(path))
     for doc in documents(path):
         for rule in RESOURCE_RULES:
-            found[rule.name] += len(rule.check(type_token(doc), doc, settings, name=doc["metadata"]["name"]))
+            found[rule.name] += len(rule.check(type_token_of(doc), doc, settings, name=doc["metadata"]["name"]))
     return +found
 
 
@@ -57,7 +58,7 @@ def test_deepseek_r1_wide_ep_on_one_node_of_h100s_is_denied() -> None:
     """Its source runs it on H200s; DeepSeek-R1's 671B in fp8 over DP=EP=8 H100s does not fit (the experts alone
     are over 75 GiB a GPU), which the catalog knows and the name never told."""
     [doc] = documents(CORPUS / "llmd_wide_ep_decode.yaml")
-    [message] = RESOURCE_RULES_BY_NAME["gpu-memory"].check(type_token(doc), doc, Settings(), name="decode")
+    [message] = RESOURCE_RULES_BY_NAME["gpu-memory"].check(type_token_of(doc), doc, Settings(), name="decode")
     assert "NVIDIA-H100-80GB-HBM3" in message and "deepseek-ai/DeepSeek-R1 in fp8" in message
 
 

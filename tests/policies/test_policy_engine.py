@@ -14,7 +14,8 @@ import pytest
 from lws_guard.pack import stack_policies
 
 from harness.scratch import BIN, ROOT, offline_env, state_file
-from tests.policies.helpers import CONFIG_DIR, load, set_in, type_token
+from kernel.type_tokens import type_token_of
+from tests.policies.helpers import CONFIG_DIR, load, set_in
 
 pytestmark = pytest.mark.engine
 
@@ -23,7 +24,7 @@ def analyze(tmp_path: Path, objs: list[dict[str, Any]], config: Path) -> tuple[i
     if not (BIN / "pulumi").exists() or not (BIN / "pulumi-language-python").exists():
         pytest.fail("the Pulumi CLI is not built: run `make setup` (scripts/setup.sh)")
     env = offline_env(tmp_path / "home")
-    state = state_file(tmp_path / "state.json", [(type_token(obj), obj) for obj in objs])
+    state = state_file(tmp_path / "state.json", [(type_token_of(obj), obj) for obj in objs])
     result = subprocess.run(
         ["pulumi", "policy", "analyze", "--file", str(state), "--policy-pack", str(ROOT / "policies"),
          "--policy-pack-config", str(config), "--json", "--non-interactive", "--color", "never"],

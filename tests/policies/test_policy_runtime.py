@@ -19,7 +19,8 @@ from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy import EnforcementLevel
 from pulumi_policy import policy as sdk
 
-from tests.policies.helpers import CONFIG_DIR, FIXTURES, type_token
+from kernel.type_tokens import type_token_of
+from tests.policies.helpers import CONFIG_DIR, FIXTURES
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / ".tools" / "charts"
@@ -75,8 +76,8 @@ def request(obj: dict[str, Any], index: int = 0) -> proto.AnalyzeRequest:
     props = struct_pb2.Struct()
     props.update(obj)
     name = obj["metadata"].get("name", "x")
-    urn = f"urn:pulumi:dev::lws-inference::{type_token(obj)}::{index}-{name}"
-    return proto.AnalyzeRequest(type=type_token(obj), properties=props, urn=urn, name=name)
+    urn = f"urn:pulumi:dev::lws-inference::{type_token_of(obj)}::{index}-{name}"
+    return proto.AnalyzeRequest(type=type_token_of(obj), properties=props, urn=urn, name=name)
 
 
 def test_a_crd_reaches_the_sdk_with_its_metadata_only() -> None:

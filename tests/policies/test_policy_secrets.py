@@ -6,13 +6,14 @@ import pytest
 from lws_guard.secrets import check_no_plaintext_secrets, is_credential_name
 from lws_guard.settings import Settings
 
-from tests.policies.helpers import LWS, Obj, one, set_in, type_token
+from kernel.type_tokens import type_token_of
+from tests.policies.helpers import LWS, Obj, one, set_in
 
 DEFAULT = Settings()
 
 
 def check(obj: Obj) -> list[str]:
-    return check_no_plaintext_secrets(type_token(obj), obj, DEFAULT)
+    return check_no_plaintext_secrets(type_token_of(obj), obj, DEFAULT)
 
 
 @pytest.mark.parametrize(

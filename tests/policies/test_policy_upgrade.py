@@ -12,7 +12,8 @@ from lws_guard.upgrade import (
     normalized,
 )
 
-from tests.policies.helpers import LWS, Obj, load, one, set_in, type_token
+from kernel.type_tokens import type_token_of
+from tests.policies.helpers import LWS, Obj, load, one, set_in
 
 PINNED_070 = Settings.from_config({"lwsVersion": "0.7.0"})
 PINNED_061 = Settings.from_config({"lwsVersion": "v0.6.1"})
@@ -26,7 +27,7 @@ def controller() -> Obj:
 
 
 def check(obj: Obj, settings: Settings) -> list[str]:
-    return check_no_online_upgrade(type_token(obj), obj, settings)
+    return check_no_online_upgrade(type_token_of(obj), obj, settings)
 
 
 def test_chart_objects_at_the_pinned_release_pass() -> None:
@@ -136,7 +137,7 @@ def test_normalized_versions() -> None:
 
 
 def stack(*objs: Obj) -> list[StackResource]:
-    return [StackResource(type_token(obj), obj, f"r{i}") for i, obj in enumerate(objs)]
+    return [StackResource(type_token_of(obj), obj, f"r{i}") for i, obj in enumerate(objs)]
 
 
 def test_window_with_groups_left_is_denied() -> None:
